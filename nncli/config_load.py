@@ -1,0 +1,267 @@
+"""From a YAML file and --set overrides to a validated Config, with errors that point at the YAML."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from nncli.config import Config
+from nncli.errors import ConfigError
+from nncli.yamlio import Marks, Path_, parse_yaml, read_yaml
+
+MAX_ERRORS = 8
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, override, validate; data paths become absolute (they are relative to the file)."""
+    path = Path(path)
+    raw, marks = read_yaml(path)
+    return config_from_raw(raw, marks, path.parent, path.stem, overrides or {})
+
+
+def config_from_raw(
+    raw: Any, marks: Marks, base_dir: Path, default_name: str, overrides: dict[str, Any]
+) -> Config:
+    source = marks.get((), "config")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a config must be a YAML mapping, got {type(raw).__name__}")
+    for key, value in overrides.items():
+        apply_override(raw, marks, key, value)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, raw, marks)) from None
+    return _resolve(config, base_dir, default_name)
+
+
+def parse_set_options(options: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings from the command line; VALUE is parsed as YAML."""
+    out: dict[str, Any] = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {option!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
+        value, _ = parse_yaml(text, f"--set {key}") if text.strip() else (None, {})
+        out[key.strip()] = value
+    return out
+
+
+def apply_override(raw: dict, marks: Marks, key: str, value: Any) -> None:
+    """Set a dotted key (list entries by index) in the raw mapping, before validation."""
+    parts = key.split(".")
+    node: Any = raw
+    trail: list[str | int] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(
+                    f"--set {key}: '{part}' is not an index of {_dotted(trail)} "
+                    f"(a list of {len(node)} entries)"
+                )
+            index: str | int = int(part)
+        elif isinstance(node, dict):
+            index = part
+            if not last and not isinstance(node.get(part), dict | list):
+                node[part] = {}
+        else:
+            raise ConfigError(f"--set {key}: {_dotted(trail)} is a single value, not a section")
+        trail.append(index)
+        if last:
+            node[index] = value
+            marks[tuple(trail)] = f"--set {key}"
+            for sub in [p for p in marks if p[: len(trail)] == tuple(trail) and p != tuple(trail)]:
+                marks[sub] = f"--set {key}"
+        else:
+            node = node[index]
+
+
+def _resolve(config: Config, base_dir: Path, default_name: str) -> Config:
+    data = config.data
+
+    def absolute(p: str) -> str:
+        return str((base_dir / p).resolve()) if p else p
+
+    validation = absolute(data.validation) if isinstance(data.validation, str) else data.validation
+    new_data = data.model_copy(
+        update={
+            "train": absolute(data.train),
+            "test": absolute(data.test) if data.test else None,
+            "validation": validation,
+        }
+    )
+    return config.model_copy(update={"data": new_data, "name": config.name or default_name})
+
+
+def resolved_dict(config: Config) -> dict:
+    """The config as plain data, `{name: relu}` written back as `relu` for readability."""
+
+    def compact(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"name"}:
+                return value["name"]
+            return {k: compact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [compact(v) for v in value]
+        return value
+
+    return compact(config.model_dump(mode="json"))
+
+
+def dump_yaml(config: Config) -> str:
+    return yaml.safe_dump(resolved_dict(config), sort_keys=False, allow_unicode=True)
+
+
+# --- error messages ---------------------------------------------------------------------------
+
+
+def format_errors(exc: ValidationError, raw: Any, marks: Marks) -> str:
+    found = {}
+    for error in exc.errors(include_url=False):
+        line, where = _format_one(error, raw, marks)
+        found.setdefault(line, _line_number(where))
+    lines = sorted(found, key=found.__getitem__)
+    if len(lines) > MAX_ERRORS:
+        lines = [*lines[:MAX_ERRORS], f"... and {len(lines) - MAX_ERRORS} more"]
+    return "\n".join(lines)
+
+
+def _format_one(error: dict, raw: Any, marks: Marks) -> tuple[str, str]:
+    path, owner = _walk(error["loc"], raw)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = path[-1]
+        allowed = list(getattr(owner, "model_fields", {}))
+        message = f"unknown key '{key}'{_suggest(str(key), allowed)}"
+        if allowed:
+            message += f"; allowed here: {', '.join(allowed)}"
+    elif kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        tags = re.findall(r"'([^']*)'", ctx["expected_tags"])
+        noun = _TAG_NOUNS.get(_last_key(path), ctx["discriminator"].strip("'"))
+        message = f"unknown {noun} '{ctx['tag']}'{_suggest(ctx['tag'], tags)}"
+        message += f"; expected one of: {', '.join(tags)}"
+        if isinstance(_at(raw, path), dict) and ctx["discriminator"].strip("'") in _at(raw, path):
+            path = (*path, ctx["discriminator"].strip("'"))
+    elif kind == "union_tag_not_found":
+        message = f"missing '{error['ctx']['discriminator'].strip(chr(39))}' key"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "literal_error":
+        options = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        got = _at(raw, path)
+        message = f"got {got!r}, expected one of: {', '.join(options)}"
+        message += _suggest(str(got), options)
+    else:
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        message = message[0].lower() + message[1:]
+    key_mark = marks.get((*path, "<key>")) if kind == "extra_forbidden" else None
+    where = key_mark or _mark_for(path, marks)
+    dotted = _dotted(path) or "config"
+    return f"{dotted}: {message}" + (f" ({where})" if where else ""), where
+
+
+def _line_number(where: str) -> int:
+    match = re.search(r":(\d+):\d+$", where)
+    return int(match.group(1)) if match else 0
+
+
+_TAG_NOUNS = {
+    "activation": "activation",
+    "init": "initializer",
+    "loss": "loss",
+    "optimizer": "optimizer type",
+    "schedule": "schedule type",
+    "layers": "layer type",
+}
+
+
+def _last_key(path: Path_) -> str:
+    return next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+
+
+def _walk(loc: tuple, raw: Any) -> tuple[Path_, Any]:
+    """Follow pydantic's loc through the raw data, dropping the union-tag segments it inserts.
+
+    Returns the path in the raw data and the model class owning its last key.
+    """
+    node, path = raw, []
+    annotation: Any = Config
+    owner: Any = None
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and (part in node or i == len(loc) - 1):
+            owner = _member(annotation, node)
+            path.append(part)
+            annotation = _field_annotation(owner, part)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+    return tuple(path), owner
+
+
+def _field_annotation(model: Any, key: Any) -> Any:
+    fields = getattr(model, "model_fields", {})
+    return fields[key].annotation if key in fields else None
+
+
+def _member(annotation: Any, value: Any) -> Any:
+    """The BaseModel class an annotation selects for `value` (unions resolved by their tag)."""
+    for candidate in _candidates(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            fields = candidate.model_fields
+            tag_key = next((k for k in ("type", "name") if k in fields), None)
+            tags = typing.get_args(fields[tag_key].annotation) if tag_key else ()
+            literal = tag_key and typing.get_origin(fields[tag_key].annotation) is typing.Literal
+            if not literal or not isinstance(value, dict) or value.get(tag_key) in tags:
+                return candidate
+    return None
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _candidates(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [c for arg in typing.get_args(annotation) for c in _candidates(arg)]
+    if origin is list:
+        return _candidates(typing.get_args(annotation)[0])
+    return [annotation]
+
+
+def _at(raw: Any, path: Path_) -> Any:
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _mark_for(path: Path_, marks: Marks) -> str:
+    for end in range(len(path), -1, -1):
+        if path[:end] in marks:
+            return marks[path[:end]]
+    return ""
+
+
+def _dotted(path: Path_ | list) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

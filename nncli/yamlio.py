@@ -1,0 +1,98 @@
+"""Safe YAML reading that keeps each node's line and column, refuses duplicate keys and bombs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nncli.errors import ConfigError
+
+Path_ = tuple[str | int, ...]
+Marks = dict[Path_, str]
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_DEPTH = 50
+
+
+def read_yaml(path: Path) -> tuple[Any, Marks]:
+    """Parse one YAML document into plain Python data plus `path -> "file:line:col"` marks."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ConfigError(f"{path}: {size} bytes is too large for a config (limit {MAX_BYTES})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_yaml(text, path.name)
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
+    """Parse YAML text; `source` names the file in marks and messages."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise ConfigError(f"{source}: the file is empty; a config is a YAML mapping")
+    builder = _Builder(loader, source)
+    return builder.build(node, (), 0), builder.marks
+
+
+class _Builder:
+    """Turns a composed node graph into data, counting nodes so aliases cannot explode."""
+
+    def __init__(self, loader: yaml.SafeLoader, source: str) -> None:
+        self.loader = loader
+        self.source = source
+        self.marks: Marks = {}
+        self.count = 0
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ConfigError(f"{self.source}: more than {MAX_NODES} YAML nodes (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{self.where(node)}: nesting deeper than {MAX_DEPTH} levels")
+        self.marks[path] = self.where(node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{self.where(node)}: invalid value: {exc}") from None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
+        self.loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
+        out: dict = {}
+        first_seen: dict = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node, (*path, "<key>"), depth + 1)
+            if not isinstance(key, str | int | float | bool):
+                raise ConfigError(f"{self.where(key_node)}: a mapping key must be a plain scalar")
+            if key in first_seen:
+                raise ConfigError(
+                    f"{self.where(key_node)}: duplicate key {key!r} "
+                    f"(first defined at line {first_seen[key].start_mark.line + 1})"
+                )
+            first_seen[key] = key_node
+            out[key] = self.build(value_node, (*path, key), depth + 1)
+            self.marks[(*path, key, "<key>")] = self.where(key_node)
+        self.marks.pop((*path, "<key>"), None)
+        return out
