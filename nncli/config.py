@@ -31,6 +31,9 @@ def _auto_or_named(value: Any) -> Any:
     return value if value == "auto" else _named(value)
 
 
+AutoOrNamed = BeforeValidator(_auto_or_named)
+
+
 # --- activations -------------------------------------------------------------------------------
 
 PLAIN_ACTIVATIONS = ("relu", "selu", "sigmoid", "tanh", "softplus", "silu", "softmax", "linear")
@@ -377,7 +380,7 @@ class Config(Strict):
     seed: int = Field(0, ge=0)
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
-    loss: Annotated[Literal["auto"] | LossSpec, BeforeValidator(_auto_or_named)] = "auto"
+    loss: Annotated[Literal["auto"] | LossSpec, AutoOrNamed] = "auto"
     optimizer: OptimizerSpec = Field(default_factory=lambda: AdamConfig(type="adam"))
     schedule: ScheduleSpec | None = None
     training: TrainingConfig = Field(default_factory=TrainingConfig)

@@ -1,4 +1,4 @@
-"""From a YAML file and --set overrides to a validated Config, with errors that point at the YAML."""
+"""From YAML and --set overrides to a validated Config, with errors that point into the YAML."""
 
 from __future__ import annotations
 
