@@ -1,0 +1,303 @@
+"""Optimizers that update Param values in place, following torch.optim's formulas exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nncli.engine.base import Param
+
+
+def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
+    """Range-check one hyperparameter so a bad config fails at build time, not mid-run."""
+    if not low <= value < high:
+        bound = f"in [{low}, {high})" if high < math.inf else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: lazily created per-parameter state keyed "<kind>/<param name>".
+
+    `lr` is a plain attribute the trainer sets from the schedule every epoch. `t` counts
+    completed steps. Weight decay, where an optimizer has it, applies only to params with
+    `decay=True` (dense weights). Update arithmetic runs in place on preallocated buffers.
+    """
+
+    def __init__(self, lr: float) -> None:
+        self.lr = _check("lr", lr, 0.0)
+        self.t = 0
+        self._state: dict[str, np.ndarray] = {}
+        self._scratch: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def state_kinds(self) -> tuple[str, ...]:
+        """The per-parameter state arrays this configuration keeps (e.g. ("m", "v"))."""
+        return ()
+
+    def step(self, params: list[Param]) -> None:
+        """Apply one update to every param's value in place, reading param.grad."""
+        resumed = self.t > 0
+        self.t += 1
+        for p in params:
+            self._update(p, resumed)
+
+    def _update(self, p: Param, resumed: bool) -> None:
+        raise NotImplementedError
+
+    def _buffer(self, kind: str, p: Param, resumed: bool) -> np.ndarray:
+        """State array `kind` for `p`: zeros on the first step, an error if lost after that."""
+        key = f"{kind}/{p.name}"
+        buf = self._state.get(key)
+        if buf is None:
+            if resumed:
+                raise ValueError(f"optimizer state has no entry {key!r} (parameters changed?)")
+            buf = self._state[key] = np.zeros_like(p.value)
+        elif buf.shape != p.value.shape:
+            raise ValueError(
+                f"optimizer state {key!r} has shape {buf.shape}, parameter has {p.value.shape}"
+            )
+        elif buf.dtype != p.value.dtype:
+            buf = self._state[key] = buf.astype(p.value.dtype)
+        return buf
+
+    def _scratch_for(self, p: Param) -> tuple[np.ndarray, np.ndarray]:
+        """Two work arrays shaped like `p`, reused every step so updates allocate nothing."""
+        pair = self._scratch.get(p.name)
+        if pair is None or pair[0].shape != p.value.shape or pair[0].dtype != p.value.dtype:
+            pair = self._scratch[p.name] = (np.empty_like(p.value), np.empty_like(p.value))
+        return pair
+
+    @staticmethod
+    def _decayed_grad(p: Param, weight_decay: float, out: np.ndarray) -> np.ndarray:
+        """grad + wd * value (L2 as torch adds it) in `out`, or the grad itself without decay."""
+        if weight_decay == 0.0 or not p.decay:
+            return p.grad
+        np.multiply(p.value, weight_decay, out=out)
+        out += p.grad
+        return out
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, float | int]]:
+        """Copies of the state arrays ("m/<name>", ...) and the scalars ({"t": steps})."""
+        return {k: v.copy() for k, v in self._state.items()}, {"t": self.t}
+
+    def load_state_dict(
+        self,
+        arrays: dict[str, np.ndarray],
+        scalars: dict[str, float | int],
+        params: list[Param] | None = None,
+    ) -> None:
+        """Restore a state_dict; raises ValueError naming a missing, unknown or bad entry.
+
+        With `params`, every entry is checked against them now; without, shapes are checked
+        on the next step, which also fails if a parameter's state is missing.
+        """
+        if "t" not in scalars:
+            raise ValueError("optimizer state has no scalar 't'")
+        t = scalars["t"]
+        if isinstance(t, bool) or not float(t).is_integer() or t < 0:
+            raise ValueError(f"optimizer state scalar 't' must be a count >= 0, got {t!r}")
+        unknown = sorted(set(scalars) - {"t"})
+        if unknown:
+            raise ValueError(f"optimizer state has unknown scalar {unknown[0]!r}")
+        kinds = self.state_kinds()
+        for key, value in arrays.items():
+            kind, _, name = key.partition("/")
+            if kind not in kinds or not name:
+                raise ValueError(f"optimizer state has unexpected entry {key!r}")
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"optimizer state entry {key!r} is not an array")
+        if params is not None:
+            self._check_against(arrays, int(t), params)
+        elif t > 0 and kinds and not arrays:
+            raise ValueError(f"optimizer state has no {kinds[0]!r} arrays after {int(t)} steps")
+        self.t = int(t)
+        self._state = {k: np.array(v, copy=True) for k, v in arrays.items()}
+
+    def _check_against(self, arrays: dict[str, np.ndarray], t: int, params: list[Param]) -> None:
+        """Every state entry belongs to a param with its shape; none is missing after step 1."""
+        shapes = {f"{kind}/{p.name}": p.value.shape for p in params for kind in self.state_kinds()}
+        for key, value in arrays.items():
+            if key not in shapes:
+                raise ValueError(f"optimizer state entry {key!r} matches no parameter")
+            if value.shape != shapes[key]:
+                raise ValueError(
+                    f"optimizer state {key!r} has shape {value.shape}, parameter has {shapes[key]}"
+                )
+        missing = [key for key in shapes if key not in arrays]
+        if t > 0 and missing:
+            raise ValueError(f"optimizer state is missing {missing[0]!r}")
+
+
+class SGD(Optimizer):
+    """SGD with optional (Nesterov) momentum; torch.optim.SGD with dampening 0."""
+
+    def __init__(
+        self,
+        lr: float,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.momentum = _check("momentum", momentum, 0.0)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov requires momentum > 0")
+
+    def state_kinds(self) -> tuple[str, ...]:
+        return ("momentum",) if self.momentum else ()
+
+    def _update(self, p: Param, resumed: bool) -> None:
+        work, tmp = self._scratch_for(p)
+        g = self._decayed_grad(p, self.weight_decay, work)
+        if self.momentum:
+            # buf = momentum * buf + g; starting from zeros this equals torch's buf = g.clone().
+            buf = self._buffer("momentum", p, resumed)
+            buf *= self.momentum
+            buf += g
+            if self.nesterov:
+                np.multiply(buf, self.momentum, out=tmp)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        np.multiply(g, self.lr, out=work)
+        p.value -= work
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; weight_decay is L2 added to the gradient (torch.optim.Adam)."""
+
+    decoupled = False
+
+    def __init__(
+        self,
+        lr: float,
+        *,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.beta1 = _check("beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check("beta2", beta2, 0.0, 1.0)
+        self.eps = _check("eps", eps, 0.0)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+
+    def state_kinds(self) -> tuple[str, ...]:
+        return ("m", "v")
+
+    def _update(self, p: Param, resumed: bool) -> None:
+        work, tmp = self._scratch_for(p)
+        if self.decoupled:
+            if self.weight_decay and p.decay:
+                p.value *= 1.0 - self.lr * self.weight_decay
+            g = p.grad
+        else:
+            g = self._decayed_grad(p, self.weight_decay, work)
+        m = self._buffer("m", p, resumed)
+        v = self._buffer("v", p, resumed)
+        # m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+        m *= self.beta1
+        np.multiply(g, 1.0 - self.beta1, out=tmp)
+        m += tmp
+        v *= self.beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp
+        # value -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)   (eps outside the sqrt)
+        step_size = self.lr / (1.0 - self.beta1**self.t)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - self.beta2**self.t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p.value -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: value *= 1 - lr*wd before the update (torch AdamW)."""
+
+    decoupled = True
+
+
+class RMSprop(Optimizer):
+    """Non-centered RMSprop (torch.optim.RMSprop; rho is torch's alpha), optional momentum."""
+
+    def __init__(
+        self,
+        lr: float,
+        *,
+        rho: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.rho = _check("rho", rho, 0.0, 1.0)
+        self.eps = _check("eps", eps, 0.0)
+        self.momentum = _check("momentum", momentum, 0.0)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+
+    def state_kinds(self) -> tuple[str, ...]:
+        return ("square_avg", "momentum") if self.momentum else ("square_avg",)
+
+    def _update(self, p: Param, resumed: bool) -> None:
+        work, tmp = self._scratch_for(p)
+        g = self._decayed_grad(p, self.weight_decay, work)
+        sq = self._buffer("square_avg", p, resumed)
+        # sq = rho*sq + (1-rho)*g*g;  step = g / (sqrt(sq) + eps)
+        sq *= self.rho
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.rho
+        sq += tmp
+        np.sqrt(sq, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        if self.momentum:
+            # torch starts this buffer at zeros: buf = momentum*buf + g/avg.
+            buf = self._buffer("momentum", p, resumed)
+            buf *= self.momentum
+            buf += tmp
+            np.multiply(buf, self.lr, out=tmp)
+        else:
+            tmp *= self.lr
+        p.value -= tmp
+
+
+class Adagrad(Optimizer):
+    """Adagrad (torch.optim.Adagrad without lr_decay, initial accumulator 0)."""
+
+    def __init__(self, lr: float, *, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.eps = _check("eps", eps, 0.0)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+
+    def state_kinds(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _update(self, p: Param, resumed: bool) -> None:
+        work, tmp = self._scratch_for(p)
+        g = self._decayed_grad(p, self.weight_decay, work)
+        total = self._buffer("sum", p, resumed)
+        # sum += g*g;  value -= lr * g / (sqrt(sum) + eps)
+        np.multiply(g, g, out=tmp)
+        total += tmp
+        np.sqrt(total, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        p.value -= tmp
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+}
