@@ -74,6 +74,7 @@ def apply_override(raw: dict, marks: Marks, key: str, value: Any) -> None:
         else:
             raise ConfigError(f"--set {key}: {_dotted(trail)} is a single value, not a section")
         trail.append(index)
+        marks.setdefault(tuple(trail), f"--set {key}")
         if last:
             node[index] = value
             marks[tuple(trail)] = f"--set {key}"

@@ -1,0 +1,212 @@
+"""Thin typer commands over the plain functions; user errors become one red line and exit 1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nncli import __version__
+from nncli.config_load import dump_yaml, load_config, parse_set_options
+from nncli.data import read_features
+from nncli.errors import DataError, NncliError
+from nncli.model import Model, load
+
+app = typer.Typer(
+    help="Train feedforward neural networks from YAML configs (NumPy backpropagation).",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a config key, VALUE parsed as YAML: --set optimizer.lr=0.01 "
+        "--set model.layers.0.units=32",
+        metavar="KEY=VALUE",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"nncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """nncli: YAML in, trained network out. Run `nncli COMMAND --help` for each command."""
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    set_: SetOption = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Write the run here (new or empty folder).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the run in this folder.")
+    ] = None,
+) -> None:
+    """Train a network; writes runs/<name>/<stamp>/ with metrics and checkpoints.
+
+    Example: nncli train configs/iris.yaml --set optimizer.lr=0.01
+    """
+    from nncli.train import train as run_training
+
+    result = run_training(config, parse_set_options(set_ or []), run_dir, resume, err)
+    if result.stop_reason == "interrupted":
+        err.print(f"interrupted; continue with: nncli train {config} --resume {result.run_dir}")
+        raise typer.Exit(128 + (result.summary.get("signal") or signal.SIGINT))
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    set_: SetOption = None,
+) -> None:
+    """Check a config and print it with every default filled in (YAML on stdout).
+
+    Example: nncli validate configs/iris.yaml > resolved.yaml
+    """
+    resolved = load_config(config, parse_set_options(set_ or []))
+    sys.stdout.write(dump_yaml(resolved))
+    err.print(f"[green]ok[/green]: {config} is a valid config", highlight=False)
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or a run folder.")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="CSV to evaluate on (default: the config's test set)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Loss and metrics of a trained model on a labelled CSV.
+
+    Example: nncli evaluate runs/iris/20260101-120000 --json
+    """
+    model = load(checkpoint)
+    path = data if data is not None else model.config.data.test
+    if path is None:
+        raise DataError(f"{checkpoint}: the run's config has no data.test; pass --data CSV")
+    x, y = read_features(path, model.prep, model.config.data.delimiter, need_target=True)
+    metrics = model.evaluate_arrays(x, y)
+    matrix = metrics.pop("confusion_matrix", None)
+    if as_json:
+        sys.stdout.write(json.dumps({k: float(v) for k, v in metrics.items()}) + "\n")
+        return
+    table = Table(title=f"{Path(path).name} ({len(x)} rows)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    out.print(table)
+    if matrix is not None:
+        out.print(_confusion_table(matrix, model.classes or []))
+
+
+def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("")
+    for label in classes:
+        table.add_column(label, justify="right")
+    for label, row in zip(classes, matrix, strict=True):
+        table.add_row(label, *(str(int(v)) for v in row))
+    return table
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or a run folder.")],
+    input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write CSV here (default: stdout).")
+    ] = None,
+    proba: Annotated[
+        bool, typer.Option("--proba", help="Add one proba_<label> column per class.")
+    ] = False,
+) -> None:
+    """One prediction per input row, in order; features are taken by name from the header.
+
+    Example: nncli predict runs/iris/20260101-120000 datasets/iris/test.csv --proba
+    """
+    model = load(checkpoint)
+    if proba and model.task != "classification":
+        raise DataError("--proba: this model does regression; there are no class probabilities")
+    x, _ = read_features(input_csv, model.prep, model.config.data.delimiter, need_target=False)
+    header, rows = _prediction_rows(model, x, proba)
+    if output is None:
+        _write_csv(sys.stdout, header, rows)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        _write_csv(handle, header, rows)
+    tmp.replace(output)
+    err.print(f"wrote {len(x)} predictions to {output}", highlight=False)
+
+
+def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
+    outputs = model.outputs(x)
+    if model.task == "classification":
+        probabilities = model._proba(outputs)
+        labels = model.prep.decode_y(probabilities.argmax(axis=1))
+        header = ["prediction"]
+        columns: list = [labels]
+        if proba:
+            header += [f"proba_{c}" for c in model.classes or []]
+            columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
+    else:
+        values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
+        targets = model.prep.targets
+        header = ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
+        columns = [values[:, j] for j in range(values.shape[1])]
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    return header, [[_cell(v) for v in row] for row in rows]
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, np.floating | float):
+        return repr(float(value))
+    return str(value)
+
+
+def _write_csv(handle, header: list[str], rows: list[list]) -> None:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def main() -> None:
+    """Entry point: the one place where user errors turn into a message and an exit code."""
+    try:
+        app()
+    except NncliError as exc:
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)

@@ -1,0 +1,93 @@
+"""Gradient health: per-layer gradient norms and update-to-weight ratios, and the warnings they earn."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from nncli.engine.base import Param
+
+VANISH_FACTOR = 1e-3  # a layer's gradient this far below the median of the others
+EXPLODE_NORM = 1e3  # a layer's gradient norm above this is exploding
+
+
+def layer_of(param_name: str) -> str:
+    """`layers.3.layers.0.weight` -> `layers.3.layers.0`: the layer a parameter belongs to."""
+    return param_name.rsplit(".", 1)[0]
+
+
+class GradientMonitor:
+    """Accumulates, over sampled batches of an epoch, each dense layer's gradient and update size.
+
+    Only weights (decay params) are watched: they carry the signal that vanishing or exploding
+    gradients show, and biases/normalization params would only add noise.
+    """
+
+    def __init__(self, params: list[Param], samples_per_epoch: int, n_batches: int) -> None:
+        self.params = [p for p in params if p.decay]
+        self.every = max(1, n_batches // max(samples_per_epoch, 1))
+        self._before: list[np.ndarray] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.grad_sq: dict[str, float] = defaultdict(float)
+        self.ratio_sum: dict[str, float] = defaultdict(float)
+        self.count = 0
+
+    def wants(self, batch_index: int) -> bool:
+        return batch_index % self.every == 0
+
+    def before_step(self) -> None:
+        """Record gradient norms and the weights as they are before the optimizer's step."""
+        for p in self.params:
+            self.grad_sq[layer_of(p.name)] += float(np.vdot(p.grad, p.grad))
+        self._before = [p.value.copy() for p in self.params]
+
+    def after_step(self) -> None:
+        assert self._before is not None
+        for p, old in zip(self.params, self._before, strict=True):
+            delta = float(np.linalg.norm(p.value - old))
+            self.ratio_sum[layer_of(p.name)] += delta / (float(np.linalg.norm(old)) + 1e-12)
+        self._before = None
+        self.count += 1
+
+    def epoch_rows(self, epoch: int) -> list[dict[str, float | int | str]]:
+        """Mean gradient norm and update/weight ratio per layer over the sampled batches."""
+        n = max(self.count, 1)
+        return [
+            {
+                "epoch": epoch,
+                "layer": layer,
+                "grad_norm": math.sqrt(self.grad_sq[layer] / n),
+                "update_ratio": self.ratio_sum[layer] / n,
+            }
+            for layer in dict.fromkeys(layer_of(p.name) for p in self.params)
+        ]
+
+
+def health_warnings(rows: list[dict]) -> list[tuple[str, str]]:
+    """(layer, message) for each layer whose gradients vanish or explode this epoch."""
+    norms = {row["layer"]: row["grad_norm"] for row in rows}
+    found = []
+    for layer, norm in norms.items():
+        others = [v for k, v in norms.items() if k != layer]
+        if not math.isfinite(norm) or norm > EXPLODE_NORM:
+            found.append(
+                (
+                    layer,
+                    f"exploding gradients in {layer} (norm {norm:.3g}); try training.grad_clip, "
+                    "a lower learning rate, batchnorm/layernorm, or He/Xavier init",
+                )
+            )
+        elif others and norm < VANISH_FACTOR * float(np.median(others)):
+            found.append(
+                (
+                    layer,
+                    f"vanishing gradients in {layer} (norm {norm:.3g}, median of the other layers "
+                    f"{float(np.median(others)):.3g}); try relu/gelu instead of sigmoid/tanh, "
+                    "he_normal init, batchnorm/layernorm, or residual blocks",
+                )
+            )
+    return found

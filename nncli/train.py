@@ -1,0 +1,456 @@
+"""The training loop, top to bottom: lr -> shuffled epoch -> validate -> log -> save -> stop?"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from nncli import __version__
+from nncli.build import (
+    build_head,
+    build_network,
+    build_optimizer,
+    build_schedule,
+    class_weights_for,
+    monitor_mode,
+    output_info,
+)
+from nncli.checkpoint import SUFFIX, load_checkpoint, save_checkpoint
+from nncli.config import Config
+from nncli.config_load import dump_yaml, load_config, resolved_dict
+from nncli.data import Dataset, load_dataset
+from nncli.engine.clipping import clip_grad_norm
+from nncli.errors import ConfigError, NncliError
+from nncli.health import GradientMonitor, health_warnings
+from nncli.metrics import metric_mode
+from nncli.model import Model, load_arrays
+from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
+
+STREAMS = ("split", "init", "shuffle", "dropout")
+GRADIENT_SAMPLES = 16  # batches per epoch whose gradient norms are measured
+
+
+class TrainingError(NncliError):
+    """Training stopped because it diverged (non-finite loss or weights)."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    model: Model
+
+    @property
+    def best_checkpoint(self) -> Path:
+        best = self.run_dir / "checkpoints" / f"best{SUFFIX}"
+        return best if best.exists() else self.last_checkpoint
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.run_dir / "checkpoints" / f"last{SUFFIX}"
+
+    @property
+    def stop_reason(self) -> str:
+        return self.summary["stop_reason"]
+
+
+@dataclass
+class StopState:
+    """Early-stopping bookkeeping, saved in every checkpoint for an exact resume."""
+
+    monitor: str
+    mode: str
+    best_value: float | None = None
+    best_epoch: int = 0
+    wait: int = 0
+    history: dict[str, list] = field(default_factory=dict)
+
+    def improved(self, value: float, min_delta: float) -> bool:
+        if self.best_value is None:
+            return True
+        if self.mode == "min":
+            return value < self.best_value - min_delta
+        return value > self.best_value + min_delta
+
+
+def train(
+    config_path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    console: Console | None = None,
+) -> RunResult:
+    """Train from a YAML config; returns the run folder, its summary and the final model."""
+    config = load_config(config_path, overrides)
+    return Trainer(config, console or Console(stderr=True)).run(run_dir, resume)
+
+
+def generators(seed: int) -> dict[str, np.random.Generator]:
+    """Independent streams from one seed, so adding dropout never changes the initial weights."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
+
+
+class Trainer:
+    def __init__(self, config: Config, console: Console) -> None:
+        self.config = config
+        self.console = console
+        self.dtype = np.dtype(config.training.dtype)
+        self.rngs = generators(config.seed)
+        self.data: Dataset = load_dataset(config.data, self.rngs["split"], self.dtype)
+        prep = self.data.prep
+        n_classes = len(prep.classes or [])
+        self.out = output_info(config, prep.task, n_classes, len(prep.targets))
+        self.class_weights = (
+            class_weights_for(self.out, prep.classes, self.data.train.y)
+            if prep.task == "classification"
+            else None
+        )
+        self.network = build_network(
+            config,
+            len(prep.features),
+            self.out,
+            self.rngs["init"],
+            self.rngs["dropout"],
+            self.dtype,
+        )
+        self.head = build_head(self.out, self.class_weights)
+        self.model = Model(config, self.network, self.head, prep, self.out)
+        self.params = self.network.parameters()
+        self.optimizer = build_optimizer(config)
+        self.schedule = build_schedule(config)
+        self.columns = self._columns()
+        es = config.training.early_stopping
+        monitor = es.monitor if es else ("val_loss" if self.data.val else "train_loss")
+        self._check_monitor(monitor, "training.early_stopping.monitor")
+        if config.schedule is not None and config.schedule.type == "plateau":
+            self._check_monitor(config.schedule.monitor, "schedule.monitor")
+        mode = monitor_mode(monitor, es.mode) if es else metric_mode(monitor)
+        self.stop = StopState(monitor, mode)
+        self.epoch = 0
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.signal_received: int | None = None
+
+    # --- the metric columns -----------------------------------------------------------------
+
+    def _columns(self) -> list[str]:
+        classification = self.data.prep.task == "classification"
+        names = ["train_loss"] + (["train_accuracy"] if classification else [])
+        if self.data.val is not None:
+            metrics = (
+                ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+                if classification
+                else ["mse", "rmse", "mae", "r2"]
+            )
+            names += ["val_loss"] + [f"val_{m}" for m in metrics]
+        return [*names, "lr", "seconds"]
+
+    def _check_monitor(self, name: str, key: str) -> None:
+        if name not in self.columns or name in ("lr", "seconds"):
+            import difflib
+
+            options = [c for c in self.columns if c not in ("lr", "seconds")]
+            close = difflib.get_close_matches(name, options, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{key}: '{name}' is not a logged metric{hint}; logged: {options}")
+
+    def _display_columns(self) -> list[str]:
+        wanted = ["train_loss", "val_loss", "val_accuracy", "val_f1_macro", "val_rmse", "val_r2"]
+        shown = [c for c in wanted if c in self.columns]
+        if self.stop.monitor not in shown:
+            shown.append(self.stop.monitor)
+        return [*shown, "lr", "seconds"]
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self, run_dir: str | Path | None, resume: str | Path | None) -> RunResult:
+        config = self.config
+        if resume is not None:
+            folder = Path(resume)
+            self._restore(folder)
+        else:
+            folder = new_run_dir(config.name or "run", run_dir)
+        (folder / "config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+        keep = self.epoch if resume is not None else None
+        metrics_log = CsvLog(folder / "metrics.csv", ["epoch", *self.columns], keep)
+        grad_log = CsvLog(
+            folder / "gradients.csv", ["epoch", "layer", "grad_norm", "update_ratio"], keep
+        )
+        self.console.print(f"[bold]nncli[/bold] run {folder}", highlight=False, soft_wrap=True)
+        self.console.print(f"  {self._describe()}", highlight=False, soft_wrap=True)
+        printer = EpochPrinter(self.console, self._display_columns(), config.training.epochs)
+        clock = Stopwatch()
+        stop_reason = "completed"
+        if config.training.epochs == 0 or self.epoch == 0:
+            self._save(folder, "last")
+        with self._signals():
+            try:
+                stop_reason = self._loop(folder, metrics_log, grad_log, printer)
+            except TrainingError:
+                self._finish(folder, "diverged", clock)
+                raise
+        return RunResult(folder, self._finish(folder, stop_reason, clock), self.model)
+
+    def _loop(self, folder: Path, metrics_log: CsvLog, grad_log: CsvLog, printer) -> str:
+        config = self.config.training
+        warned: set[str] = set()
+        while self.epoch < config.epochs:
+            epoch = self.epoch + 1
+            clock = Stopwatch()
+            self.optimizer.lr = self.schedule.lr_at(epoch)
+            row, grad_rows = self._train_epoch(epoch)
+            if row is None:
+                return "interrupted"
+            row.update(self._validate())
+            row["lr"] = self.optimizer.lr
+            row["seconds"] = clock.seconds()
+            self._check_finite(epoch)
+            value = row[self.stop.monitor]
+            improved = self.stop.improved(
+                value, config.early_stopping.min_delta if config.early_stopping else 0.0
+            )
+            if improved:
+                self.stop.best_value, self.stop.best_epoch, self.stop.wait = value, epoch, 0
+                self.best_state = self.model.state_dict()
+            else:
+                self.stop.wait += 1
+            self.schedule.observe(epoch, row.get(self._plateau_monitor(), value))
+            self.epoch = epoch
+            metrics_log.write({"epoch": epoch, **row})
+            for grad_row in grad_rows:
+                grad_log.write(grad_row)
+            self._save(folder, "last")
+            if improved:
+                self._save(folder, "best")
+            every = config.checkpoint.every
+            if every and epoch % every == 0:
+                self._save(folder, f"epoch-{epoch:04d}")
+            printer.row({"epoch": epoch, **row, "_best": improved})
+            for layer, message in health_warnings(grad_rows):
+                if layer not in warned:
+                    warned.add(layer)
+                    self.console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
+            if self.signal_received is not None:
+                return "interrupted"
+            es = config.early_stopping
+            if es is not None and self.stop.wait >= es.patience:
+                return "early_stopping"
+        return "completed"
+
+    def _plateau_monitor(self) -> str:
+        schedule = self.config.schedule
+        return schedule.monitor if schedule is not None and schedule.type == "plateau" else ""
+
+    def _train_epoch(self, epoch: int) -> tuple[dict[str, float] | None, list[dict]]:
+        x, y = self.data.train.x, self.data.train.y
+        n = len(x)
+        batch_size = self.config.training.batch_size
+        order = self.rngs["shuffle"].permutation(n) if self.config.training.shuffle else None
+        n_batches = math.ceil(n / batch_size)
+        monitor = GradientMonitor(self.params, GRADIENT_SAMPLES, n_batches)
+        clip = self.config.training.grad_clip
+        classification = self.data.prep.task == "classification"
+        loss_sum, correct = 0.0, 0
+        for b in range(n_batches):
+            if self.signal_received is not None:
+                return None, []
+            lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+            if order is None:
+                xb, yb = x[lo:hi], y[lo:hi]
+            else:
+                idx = order[lo:hi]
+                xb, yb = x[idx], y[idx]
+            logits = self.network.forward(xb, True)
+            loss, grad = self.head.loss_and_grad(logits, yb)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"epoch {epoch}, batch {b + 1}: the loss became {loss}; training diverged. "
+                    f"Try a lower optimizer.lr (now {self.optimizer.lr:.3g}) or set "
+                    "training.grad_clip (e.g. 1.0). Checkpoints keep the last finite state."
+                )
+            self.network.backward(grad)
+            if clip is not None:
+                clip_grad_norm(self.params, clip)
+            sampled = monitor.wants(b)
+            if sampled:
+                monitor.before_step()
+            self.optimizer.step(self.params)
+            if sampled:
+                monitor.after_step()
+            loss_sum += loss * (hi - lo)
+            if classification:
+                correct += int(np.count_nonzero(self._predicted(logits) == yb))
+        row = {"train_loss": loss_sum / n}
+        if classification:
+            row["train_accuracy"] = correct / n
+        return row, monitor.epoch_rows(epoch)
+
+    def _predicted(self, logits: np.ndarray) -> np.ndarray:
+        if logits.shape[1] == 1:
+            return (logits[:, 0] > 0).astype(np.int64)
+        return logits.argmax(axis=1)
+
+    def _validate(self) -> dict[str, float]:
+        val = self.data.val
+        if val is None:
+            return {}
+        metrics = self.model.evaluate_arrays(val.x, val.y)
+        metrics.pop("confusion_matrix", None)
+        return {f"val_{k}": float(v) for k, v in metrics.items()}
+
+    def _check_finite(self, epoch: int) -> None:
+        for p in self.params:
+            if not np.all(np.isfinite(p.value)):
+                raise TrainingError(
+                    f"epoch {epoch}: parameter {p.name} became non-finite; training diverged. "
+                    "Try a lower optimizer.lr or training.grad_clip. "
+                    "Checkpoints keep the last finite state."
+                )
+
+    # --- checkpoints, resume, summary ---------------------------------------------------------
+
+    def _save(self, folder: Path, name: str) -> None:
+        optim_arrays, optim_scalars = self.optimizer.state_dict()
+        prep_meta, prep_arrays = self.data.prep.to_state()
+        params = (
+            self.best_state if name == "best" and self.best_state else self.network.state_arrays()
+        )
+        meta = {
+            "nncli_version": __version__,
+            "numpy_version": np.__version__,
+            "saved": datetime.now().isoformat(timespec="seconds"),
+            "config": resolved_dict(self.config),
+            "preprocessing": prep_meta,
+            "output": {"activation": self.out.activation, "loss": self.out.loss},
+            "training_state": {
+                "epoch": self.epoch,
+                "stop": {
+                    "monitor": self.stop.monitor,
+                    "mode": self.stop.mode,
+                    "best_value": self.stop.best_value,
+                    "best_epoch": self.stop.best_epoch,
+                    "wait": self.stop.wait,
+                },
+                "schedule": self.schedule.state_dict(),
+                "optimizer": optim_scalars,
+                "lr": self.optimizer.lr,
+                "generators": {k: g.bit_generator.state for k, g in self.rngs.items()},
+            },
+        }
+        groups = {"params": params, "optim": optim_arrays, "prep": prep_arrays}
+        if name == "best":
+            groups.pop("optim")
+        if self.class_weights is not None:
+            groups["head"] = {"class_weights": self.class_weights}
+        save_checkpoint(folder / "checkpoints" / f"{name}{SUFFIX}", meta, groups)
+
+    def _restore(self, folder: Path) -> None:
+        """Continue from a run folder's last checkpoint: weights, optimizer, schedule, generators."""
+        ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
+        saved = ckpt.meta.get("config", {})
+        now = resolved_dict(self.config)
+        for section in ("model", "data", "seed", "loss"):
+            if saved.get(section) != now.get(section):
+                raise ConfigError(
+                    f"--resume {folder}: the config's '{section}' section differs from the run's; "
+                    "a resumed run must keep the same model and data"
+                )
+        state = ckpt.meta["training_state"]
+        load_arrays(self.network, ckpt.group("params"), ckpt.path)
+        self.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        for name, gen_state in state["generators"].items():
+            self.rngs[name].bit_generator.state = gen_state
+        stop = state["stop"]
+        self.stop.best_value, self.stop.best_epoch, self.stop.wait = (
+            stop["best_value"],
+            stop["best_epoch"],
+            stop["wait"],
+        )
+        self.epoch = state["epoch"]
+        best = folder / "checkpoints" / f"best{SUFFIX}"
+        if best.exists():
+            self.best_state = load_checkpoint(best).group("params")
+        for section in ("optimizer", "training", "schedule"):
+            if saved.get(section) != now.get(section):
+                self.console.print(
+                    f"[yellow]note:[/yellow] resuming with a changed '{section}' section"
+                )
+
+    def _finish(self, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
+        es = self.config.training.early_stopping
+        if es is not None and es.restore_best and self.best_state is not None:
+            load_arrays(self.network, self.best_state, folder)
+        summary: dict[str, Any] = {
+            "name": self.config.name,
+            "run_dir": str(folder),
+            "stop_reason": stop_reason,
+            "signal": self.signal_received,
+            "epochs_run": self.epoch,
+            "monitor": self.stop.monitor,
+            "mode": self.stop.mode,
+            "best_epoch": self.stop.best_epoch or None,
+            "best_value": self.stop.best_value,
+            "parameters": int(sum(p.value.size for p in self.params)),
+            "seconds": round(clock.seconds(), 3),
+            "finished": datetime.now().isoformat(timespec="seconds"),
+        }
+        if self.data.test is not None and stop_reason != "diverged":
+            metrics = self.model.evaluate_arrays(self.data.test.x, self.data.test.y)
+            cm = metrics.pop("confusion_matrix", None)
+            summary["test_metrics"] = {k: float(v) for k, v in metrics.items()}
+            if cm is not None:
+                summary["test_confusion_matrix"] = np.asarray(cm).tolist()
+        write_json(folder / "summary.json", summary)
+        self._report(folder, summary)
+        return summary
+
+    def _report(self, folder: Path, summary: dict[str, Any]) -> None:
+        reason = summary["stop_reason"].replace("_", " ")
+        best = summary["best_epoch"]
+        text = f"[bold]done[/bold] ({reason}) after {summary['epochs_run']} epochs"
+        if best:
+            text += f"; best epoch {best}: {self.stop.monitor} = {summary['best_value']:.4f}"
+        self.console.print(text, highlight=False, soft_wrap=True)
+        if "test_metrics" in summary:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
+            self.console.print(f"test: {shown}", highlight=False, soft_wrap=True)
+        self.console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
+
+    def _describe(self) -> str:
+        prep = self.data.prep
+        n_params = sum(p.value.size for p in self.params)
+        sizes = f"train {len(self.data.train.x)}"
+        sizes += f", val {len(self.data.val.x)}" if self.data.val else ""
+        sizes += f", test {len(self.data.test.x)}" if self.data.test else ""
+        what = f"{len(prep.classes)} classes" if prep.classes else f"{len(prep.targets)} target(s)"
+        return (
+            f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
+            f"{n_params} parameters; {self.out.activation['name']} + {self.out.loss['name']}"
+        )
+
+    @contextmanager
+    def _signals(self):
+        """SIGINT/SIGTERM finish the current batch, keep the last saved epoch, then stop."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.signal_received = signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
