@@ -30,6 +30,7 @@ class Optimizer:
         self.t = 0
         self._state: dict[str, np.ndarray] = {}
         self._scratch: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._check_on_step = False  # set by load_state_dict: validate before the first update
 
     def state_kinds(self) -> tuple[str, ...]:
         """The per-parameter state arrays this configuration keeps (e.g. ("m", "v"))."""
@@ -37,6 +38,9 @@ class Optimizer:
 
     def step(self, params: list[Param]) -> None:
         """Apply one update to every param's value in place, reading param.grad."""
+        if self._check_on_step:
+            self._check_against(self._state, self.t, params)
+            self._check_on_step = False
         resumed = self.t > 0
         self.t += 1
         for p in params:
@@ -89,8 +93,8 @@ class Optimizer:
     ) -> None:
         """Restore a state_dict; raises ValueError naming a missing, unknown or bad entry.
 
-        With `params`, every entry is checked against them now; without, shapes are checked
-        on the next step, which also fails if a parameter's state is missing.
+        With `params`, every entry is checked against them now; without, the same check runs
+        at the start of the next step, before anything is updated.
         """
         if "t" not in scalars:
             raise ValueError("optimizer state has no scalar 't'")
@@ -109,10 +113,9 @@ class Optimizer:
                 raise ValueError(f"optimizer state entry {key!r} is not an array")
         if params is not None:
             self._check_against(arrays, int(t), params)
-        elif t > 0 and kinds and not arrays:
-            raise ValueError(f"optimizer state has no {kinds[0]!r} arrays after {int(t)} steps")
         self.t = int(t)
         self._state = {k: np.array(v, copy=True) for k, v in arrays.items()}
+        self._check_on_step = params is None
 
     def _check_against(self, arrays: dict[str, np.ndarray], t: int, params: list[Param]) -> None:
         """Every state entry belongs to a param with its shape; none is missing after step 1."""
