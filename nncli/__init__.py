@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from nncli.errors import CheckpointError, ConfigError, DataError, NncliError  # noqa: E402
-from nncli.model import Model, load  # noqa: E402
-from nncli.train import RunResult, train  # noqa: E402
+from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
+from nncli.model import Model, load
+from nncli.train import RunResult, train
 
 __all__ = [
     "CheckpointError",

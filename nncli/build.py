@@ -39,8 +39,8 @@ def output_info(config: C.Config, task: str, n_classes: int, n_targets: int) -> 
         name = activation["name"]
         if name == "sigmoid" and n_classes != 2:
             raise ConfigError(
-                f"model.output.activation: sigmoid needs exactly 2 classes, the data has {n_classes}"
-                " (use softmax)"
+                "model.output.activation: sigmoid needs exactly 2 classes, "
+                f"the data has {n_classes} (use softmax)"
             )
         if name not in ("softmax", "sigmoid"):
             raise ConfigError(

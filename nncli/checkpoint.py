@@ -22,7 +22,7 @@ SUFFIX = ".npz"
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint holds: `meta` (JSON manifest) and arrays by group ("params", "optim"...)."""
+    """A checkpoint's JSON manifest (`meta`) and its arrays, named `<group>/<name>`."""
 
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray]
@@ -121,7 +121,8 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
         extra = sorted(set(arrays) - set(listed or []))
         missing = sorted(set(listed or []) - set(arrays))
         raise CheckpointError(
-            f"{path}: arrays do not match the manifest (unexpected: {extra[:3]}, missing: {missing[:3]})"
+            f"{path}: arrays do not match the manifest "
+            f"(unexpected: {extra[:3]}, missing: {missing[:3]})"
         )
     for name, array in arrays.items():
         if array.dtype.kind not in "fiub":

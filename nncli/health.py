@@ -1,4 +1,4 @@
-"""Gradient health: per-layer gradient norms and update-to-weight ratios, and the warnings they earn."""
+"""Gradient health: per-layer gradient norms, update-to-weight ratios, and their warnings."""
 
 from __future__ import annotations
 

@@ -354,7 +354,7 @@ class Trainer:
         save_checkpoint(folder / "checkpoints" / f"{name}{SUFFIX}", meta, groups)
 
     def _restore(self, folder: Path) -> None:
-        """Continue from a run folder's last checkpoint: weights, optimizer, schedule, generators."""
+        """Continue from a run's last checkpoint: weights, optimizer, schedule, generators."""
         ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
         saved = ckpt.meta.get("config", {})
         now = resolved_dict(self.config)
