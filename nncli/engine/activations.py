@@ -68,7 +68,7 @@ def _erfc_large(y: np.ndarray) -> np.ndarray:
         num = (num + c) * ym
         den = (den + d) * ym
     out[mid] = (num + _C[7]) / (den + _D[7])
-    tail = ~mid & (y < _ERFC_ZERO)
+    tail = ~mid & ~(y >= _ERFC_ZERO)  # NaN stays in here and propagates
     yt = y[tail]
     ysq = 1.0 / (yt * yt)
     num = _P45[1] * ysq
