@@ -1,0 +1,404 @@
+"""From a data config to arrays: task inference, validation split, preprocessing fit on train."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nncli.csvio import Table, read_table
+from nncli.errors import CheckpointError, DataError
+
+MAX_AUTO_CLASSES = 20  # task: auto treats at most this many distinct integers as classes
+
+
+@dataclass(frozen=True)
+class Split:
+    """Model-ready arrays: x (n, f); y int64 class indices (n,) or regression targets (n, k)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train, optional validation and test splits, and the preprocessor fit on train."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    prep: Preprocessor
+
+
+class Preprocessor:
+    """Everything needed to turn raw CSV values into model inputs and back; fit on train only.
+
+    Features are mapped as (x - x_offset) / x_scale (standard: mean/std, minmax: min/range,
+    none: 0/1); regression targets likewise with y_offset / y_scale.
+    """
+
+    def __init__(
+        self,
+        features: list[str],
+        targets: list[str],
+        task: str,
+        classes: list[str] | None,
+        x_offset: np.ndarray,
+        x_scale: np.ndarray,
+        y_offset: np.ndarray | None = None,
+        y_scale: np.ndarray | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.features = list(features)
+        self.targets = list(targets)
+        self.task = task
+        self.classes = None if classes is None else list(classes)
+        self.x_offset = np.asarray(x_offset, dtype=np.float64)
+        self.x_scale = np.asarray(x_scale, dtype=np.float64)
+        self.y_offset = None if y_offset is None else np.asarray(y_offset, dtype=np.float64)
+        self.y_scale = None if y_scale is None else np.asarray(y_scale, dtype=np.float64)
+        self.dtype = np.dtype(dtype)
+        self._index = {c: i for i, c in enumerate(self.classes or [])}
+
+    @classmethod
+    def fit(
+        cls,
+        features: list[str],
+        targets: list[str],
+        task: str,
+        classes: list[str] | None,
+        x: np.ndarray,
+        scale: str = "standard",
+        y: np.ndarray | None = None,
+        scale_target: bool = False,
+        dtype: Any = np.float32,
+        rows: np.ndarray | None = None,
+    ) -> Preprocessor:
+        """Statistics from the training rows only (`rows` of x and y, default all);
+        constant columns get scale 1, never 0.
+        """
+        x_offset, x_scale = _stats(x, scale, rows)
+        y_offset = y_scale = None
+        if task == "regression":
+            y_offset, y_scale = _stats(y, "standard" if scale_target else "none", rows)
+        return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output: classes (classification) or targets (regression)."""
+        return len(self.classes) if self.classes is not None else len(self.targets)
+
+    def transform_x(self, x_raw: Any) -> np.ndarray:
+        """Raw feature rows (n, f) in `features` order -> scaled array of the training dtype."""
+        x = np.array(x_raw, dtype=np.float64)  # a copy: scaled in place below
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise DataError(
+                f"expected rows of {len(self.features)} features ({', '.join(self.features)}), "
+                f"got an array of shape {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            raise DataError("the features contain nan or inf values")
+        return self._scale_x(x)
+
+    def _scale_x(self, x: np.ndarray) -> np.ndarray:
+        """Scale a float64 array we own, in place: big inputs get no temporary copies."""
+        x -= self.x_offset
+        x /= self.x_scale
+        return x.astype(self.dtype, copy=False)
+
+    def encode_y(self, values: Any) -> np.ndarray:
+        """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype."""
+        if self.classes is None:
+            y = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+            return ((y - self.y_offset) / self.y_scale).astype(self.dtype)
+        idx, bad = self.class_indices(values)
+        if bad is not None:
+            raise DataError(f"unknown label {_text(values[bad])!r} (classes: {self.classes})")
+        return idx
+
+    def decode_y(self, y: Any) -> np.ndarray:
+        """Class indices -> label text, or scaled regression outputs -> original units (float64)."""
+        if self.classes is None:
+            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            return y * self.y_scale + self.y_offset
+        return np.asarray(self.classes, dtype=str)[np.asarray(y, dtype=np.int64)]
+
+    def class_indices(self, labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
+        """Indices of labels, and the position of the first unknown one (or None)."""
+        numeric = {float(c): i for i, c in enumerate(self.classes or []) if _is_number(c)}
+        out = np.empty(len(labels), dtype=np.int64)
+        for k, label in enumerate(labels):
+            text = _text(label)
+            i = self._index.get(text)
+            if i is None and len(numeric) == len(self._index) and _is_number(text):
+                i = numeric.get(float(text))  # "1.0" in a test file is the training class "1"
+            if i is None:
+                return out, k
+            out[k] = i
+        return out, None
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-able metadata and named float64 arrays, for a pickle-free checkpoint."""
+        meta = {
+            "features": self.features,
+            "targets": self.targets,
+            "task": self.task,
+            "classes": self.classes,
+            "dtype": self.dtype.name,
+        }
+        arrays = {"x_offset": self.x_offset, "x_scale": self.x_scale}
+        if self.y_offset is not None:
+            arrays |= {"y_offset": self.y_offset, "y_scale": self.y_scale}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """Inverse of to_state; a missing or mis-shaped entry is a CheckpointError."""
+        try:
+            prep = cls(
+                meta["features"],
+                meta["targets"],
+                meta["task"],
+                meta["classes"],
+                arrays["x_offset"],
+                arrays["x_scale"],
+                arrays.get("y_offset"),
+                arrays.get("y_scale"),
+                meta["dtype"],
+            )
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"preprocessing state is incomplete: missing {e}") from None
+        f, k = len(prep.features), len(prep.targets)
+        shapes = {"x_offset": f, "x_scale": f}
+        if prep.task == "regression":
+            shapes |= {"y_offset": k, "y_scale": k}
+        for name, n in shapes.items():
+            a = getattr(prep, name)
+            if a is None or a.shape != (n,):
+                got = None if a is None else a.shape
+                raise CheckpointError(f"preprocessing array {name!r}: expected ({n},), got {got}")
+        return prep
+
+
+def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) -> Dataset:
+    """Read train (and validation/test) CSVs; rng is used only for a held-out validation split."""
+    table = read_table(cfg.train, cfg.delimiter)
+    targets = [cfg.target] if isinstance(cfg.target, str) else list(cfg.target)
+    for t in targets:
+        table.index(t, "target column")
+    features = _feature_names(table, cfg.features, targets)
+    x = table.numbers(features)
+    one_label = len(targets) == 1 and cfg.task != "regression"
+    labels = table.texts(targets[0]) if one_label else None
+    task = _resolve_task(cfg.task, targets, labels)
+    classes = None
+    if labels is not None and task == "classification":
+        classes = sort_classes(set(labels))
+        if len(classes) < 2:
+            raise DataError(f"{table.path}: target {targets[0]!r} has a single class {classes}")
+        lookup = {c: i for i, c in enumerate(classes)}
+        y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
+    else:
+        y = table.numbers(targets)
+    v = cfg.validation
+    held_out = isinstance(v, int | float) and not isinstance(v, bool)
+    rows = val_rows = None
+    if held_out:
+        strata = y if classes is not None else None
+        rows, val_rows = split_indices(len(y), float(v), rng, strata, table.path)
+    prep = Preprocessor.fit(
+        features, targets, task, classes, x, cfg.scale, y, cfg.scale_target, dtype, rows
+    )
+    x = prep._scale_x(x)  # scale everything once, then pick rows: fewer big copies
+    if classes is None:
+        y = prep.encode_y(y)
+    train = Split(*_take(x, y, rows))
+    if held_out:
+        val = Split(*_take(x, y, val_rows))
+    elif v:
+        val = _read_split(str(v), prep, cfg.delimiter)
+    else:
+        val = None
+    test = _read_split(cfg.test, prep, cfg.delimiter) if cfg.test else None
+    return Dataset(train, val, test, prep)
+
+
+def read_features(
+    path: str | Path, prep: Preprocessor, delimiter: str = ",", need_target: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scaled features taken by name (any column order, extra columns ignored) and encoded
+    targets when need_target; without it the target columns may be present or absent.
+
+    Rows come back in file order, one per non-blank data line, so len(x) is the row count.
+    """
+    table = read_table(path, delimiter)
+    x = prep._scale_x(table.numbers(prep.features))
+    if not need_target:
+        return x, None
+    for t in prep.targets:
+        table.index(t, "target column")
+    return x, _encode_targets(table, prep)
+
+
+def count_rows(path: str | Path, delimiter: str = ",") -> int:
+    """Number of data rows (non-blank lines after the header), as predict writes them."""
+    return len(read_table(path, delimiter))
+
+
+def infer_task(values: Sequence[str]) -> str:
+    """task: auto. Any non-numeric value -> classification. All integers with at most 20
+    distinct values and at most one distinct value per two rows (or only two values,
+    e.g. 0/1) -> classification. Anything else -> regression.
+    """
+    if not all(_is_number(v) for v in values):
+        return "classification"
+    numbers = {float(v) for v in values}
+    if not all(n.is_integer() for n in numbers):
+        return "regression"
+    k = len(numbers)
+    few = k <= 2 or (k <= MAX_AUTO_CLASSES and 2 * k <= len(values))
+    return "classification" if few else "regression"
+
+
+def sort_classes(labels: set[str] | Sequence[str]) -> list[str]:
+    """Sorted unique labels: numerically when all are numbers ("2" < "10"), else as text."""
+    unique = set(labels)
+    if all(_is_number(c) for c in unique):
+        return sorted(unique, key=lambda c: (float(c), c))
+    return sorted(unique)
+
+
+def split_indices(
+    n: int,
+    fraction: float,
+    rng: np.random.Generator,
+    strata: np.ndarray | None = None,
+    path: str = "the training data",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and validation row indices; with strata, round(fraction * class size) of
+    each class is held out, keeping at least one row of every class in train (a class of one
+    row stays whole in train).
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"validation fraction must be between 0 and 1, got {fraction}")
+    if strata is None:
+        n_val = min(round(n * fraction), n - 1)
+        val = rng.permutation(n)[:n_val]
+    else:
+        parts = []
+        for c in np.unique(strata):
+            members = np.flatnonzero(strata == c)
+            k = min(round(len(members) * fraction), len(members) - 1)
+            parts.append(rng.permutation(members)[:k])
+        val = np.concatenate(parts)
+    if len(val) == 0:
+        raise DataError(
+            f"{path}: too few rows ({n}) to hold out a validation fraction of {fraction}; "
+            "use more rows, a larger fraction, a validation CSV or validation: null"
+        )
+    mask = np.zeros(n, dtype=bool)
+    mask[val] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def _take(x: np.ndarray, y: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    if rows is None:
+        return x, y
+    return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
+
+
+def _read_split(path: str, prep: Preprocessor, delimiter: str) -> Split:
+    x, y = read_features(path, prep, delimiter, need_target=True)
+    return Split(x, y)
+
+
+def _encode_targets(table: Table, prep: Preprocessor) -> np.ndarray:
+    if prep.classes is None:
+        return prep.encode_y(table.numbers(prep.targets))
+    labels = table.texts(prep.targets[0])
+    idx, bad = prep.class_indices(labels)
+    if bad is not None:
+        raise DataError(
+            f"{table.at(bad)}: label {labels[bad]!r} of {prep.targets[0]!r} was not in the "
+            f"training data (classes: {', '.join(prep.classes)})"
+        )
+    return idx
+
+
+def _feature_names(table: Table, features: list[str] | None, targets: list[str]) -> list[str]:
+    if features is None:
+        names = [h for h in table.header if h not in targets]
+        if not names:
+            raise DataError(f"{table.path}: no feature columns besides the target {targets}")
+        return names
+    for f in features:
+        table.index(f, "feature column")
+        if f in targets:
+            raise DataError(f"{table.path}: column {f!r} is both a feature and a target")
+    if len(set(features)) != len(features):
+        dup = next(f for f in features if features.count(f) > 1)
+        raise DataError(f"feature {dup!r} is listed twice in data.features")
+    if not features:
+        raise DataError("data.features is an empty list")
+    return list(features)
+
+
+def _resolve_task(task: str, targets: list[str], labels: list[str] | None) -> str:
+    if len(targets) > 1:
+        if task == "classification":
+            raise DataError(
+                f"several targets {targets} need task regression; classification takes one"
+            )
+        return "regression"
+    if task == "auto":
+        return infer_task(labels or [])
+    if task not in ("classification", "regression"):
+        raise DataError(f"unknown task {task!r}: expected auto, classification or regression")
+    return task
+
+
+def _stats(
+    a: np.ndarray, scale: str, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per column over `rows` of a, in row chunks so big data needs no copy;
+    a constant column keeps scale 1 so nothing divides by zero.
+    """
+    rows = np.arange(len(a)) if rows is None else rows
+    if scale == "none":
+        return np.zeros(a.shape[1]), np.ones(a.shape[1])
+
+    def chunks():
+        for i in range(0, len(rows), 4096):
+            yield np.take(a, rows[i : i + 4096], axis=0)
+
+    if scale == "standard":
+        offset = sum(c.sum(axis=0) for c in chunks()) / len(rows)
+        squares = sum(np.einsum("ij,ij->j", c - offset, c - offset) for c in chunks())
+        spread = np.sqrt(squares / len(rows))
+    elif scale == "minmax":
+        offset = np.min([c.min(axis=0) for c in chunks()], axis=0)
+        spread = np.max([c.max(axis=0) for c in chunks()], axis=0) - offset
+    else:
+        raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
+    spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
+    return offset.astype(np.float64), spread.astype(np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return np.isfinite(float(text)) and "_" not in text
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(label: Any) -> str:
+    """Label as text: numpy/int values as their digits, integral floats (3.0) as '3'."""
+    if isinstance(label, float | np.floating) and float(label).is_integer():
+        return str(int(label))
+    return str(label).strip()
