@@ -67,6 +67,8 @@ class Dropout(Layer):
             self._scale = None
             return x
         if self.frozen_mask is not None:
+            if self.frozen_mask.shape != x.shape:
+                raise ValueError(f"frozen dropout mask {self.frozen_mask.shape} != input {x.shape}")
             self.mask = self.frozen_mask
         else:
             # Drawn in float64 whatever x's dtype, so float32 and float64 runs drop the same units.
