@@ -93,6 +93,9 @@ def resolve_checkpoint_path(target: str | Path) -> Path:
 def load_checkpoint(target: str | Path) -> Checkpoint:
     """Read and check a checkpoint; never unpickles, every failure is a CheckpointError."""
     path = resolve_checkpoint_path(target)
+    if not zipfile.is_zipfile(path):
+        # np.load would try pickle and advise allow_pickle=True: never tell a user that.
+        raise CheckpointError(f"{path}: not an nncli checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
