@@ -214,8 +214,8 @@ class GELU(Activation):
     """x * Phi(x); exact (erf) or the tanh approximation, as torch's `approximate`."""
 
     name = "gelu"
-    _K = math.sqrt(2.0 / math.pi)
-    _C = 0.044715
+    _TANH_K = math.sqrt(2.0 / math.pi)
+    _TANH_C = 0.044715
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -229,7 +229,7 @@ class GELU(Activation):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._x = x
         if self.approximate == "tanh":
-            self._t = np.tanh(self._K * (x + self._C * x * x * x))
+            self._t = np.tanh(self._TANH_K * (x + self._TANH_C * x * x * x))
             return 0.5 * x * (1.0 + self._t)
         # Phi via erfc keeps relative accuracy in the far negative tail.
         self._cdf = 0.5 * erfc(x * -math.sqrt(0.5))
@@ -239,7 +239,7 @@ class GELU(Activation):
         x = self._x
         if self.approximate == "tanh":
             t = self._t
-            inner = self._K * (1.0 + 3.0 * self._C * x * x)
+            inner = self._TANH_K * (1.0 + 3.0 * self._TANH_C * x * x)
             slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner
         else:
             pdf = np.exp(-0.5 * x * x)
