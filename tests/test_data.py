@@ -1,0 +1,341 @@
+"""CSV reading, task inference, validation split and preprocessing, with every user error."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nncli.csvio import read_table
+from nncli.data import (
+    Preprocessor,
+    count_rows,
+    infer_task,
+    load_dataset,
+    read_features,
+    sort_classes,
+    split_indices,
+)
+from nncli.errors import CheckpointError, DataError
+
+DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+
+
+@dataclass
+class Cfg:
+    """Stand-in for the pydantic data config (duck-typed by load_dataset)."""
+
+    train: str
+    target: str | list[str]
+    validation: float | str | None = None
+    test: str | None = None
+    features: list[str] | None = None
+    task: str = "auto"
+    scale: str = "standard"
+    scale_target: bool = True
+    delimiter: str = ","
+
+
+def write(tmp_path: Path, text: str, name: str = "d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def load(cfg: Cfg, seed: int = 0):
+    return load_dataset(cfg, np.random.default_rng(seed))
+
+
+def raises(match: str):
+    return pytest.raises(DataError, match=match)
+
+
+# --- task inference and classes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["setosa", "virginica"] * 5, "classification"),
+        ([str(i % 10) for i in range(100)], "classification"),  # digit labels
+        (["0", "1", "1"], "classification"),  # two values: binary even when tiny
+        (["-1", "1"] * 4, "classification"),
+        (["1.5", "2.0", "3.25", "1.5"], "regression"),
+        ([str(i) for i in range(10)], "regression"),  # 10 distinct of 10 rows
+        ([str(i % 30) for i in range(300)], "regression"),  # more than 20 integers
+        (["1.0", "2.0", "1.0", "2.0", "3.0", "3.0"], "classification"),  # integral floats
+        (["1", "2", "x"], "classification"),  # any text value
+    ],
+)
+def test_infer_task(values, task):
+    assert infer_task(values) == task
+
+
+def test_classes_sort_numerically_when_numeric_else_as_text():
+    assert sort_classes(["10", "2", "1"]) == ["1", "2", "10"]
+    assert sort_classes(["b", "10", "a", "2"]) == ["10", "2", "a", "b"]
+
+
+def test_bundled_datasets_load_with_expected_tasks_and_classes():
+    expect = {
+        "iris": ("species", ["setosa", "versicolor", "virginica"]),
+        "wine": ("cultivar", ["class_0", "class_1", "class_2"]),
+        "breast_cancer": ("diagnosis", ["benign", "malignant"]),
+        "digits": ("digit", [str(d) for d in range(10)]),
+        "diabetes": ("progression", None),
+    }
+    for name, (target, classes) in expect.items():
+        folder = DATASETS / name
+        ds = load(Cfg(str(folder / "train.csv"), target, 0.2, str(folder / "test.csv")))
+        assert ds.prep.classes == classes, name
+        assert ds.prep.task == ("regression" if classes is None else "classification")
+        assert ds.train.x.dtype == np.float32
+        if classes is None:
+            assert ds.train.y.shape == (len(ds.train), 1) and ds.train.y.dtype == np.float32
+        else:
+            assert ds.train.y.dtype == np.int64 and ds.train.y.shape == (len(ds.train),)
+        assert len(ds.test) == count_rows(folder / "test.csv")
+
+
+def test_iris_feature_names_with_spaces_and_parentheses():
+    train = str(DATASETS / "iris" / "train.csv")
+    names = ["petal width (cm)", "sepal length (cm)"]
+    ds = load(Cfg(train, "species", features=names))
+    assert ds.prep.features == names and ds.train.x.shape == (120, 2)
+    raw = read_table(train).numbers(names)
+    assert np.allclose(ds.train.x, (raw - raw.mean(0)) / raw.std(0), atol=1e-5)
+
+
+def test_forced_tasks_and_several_targets(tmp_path):
+    path = write(tmp_path, "a,b,c\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(12)))
+    assert load(Cfg(path, "b")).prep.task == "classification"
+    assert load(Cfg(path, "b", task="regression")).prep.task == "regression"
+    forced = load(Cfg(path, "c", task="classification"))
+    assert forced.prep.classes == [str(2 * i) for i in range(12)]
+    both = load(Cfg(path, ["b", "c"]))
+    assert both.prep.task == "regression" and both.train.y.shape == (12, 2)
+    with raises("several targets"):
+        load(Cfg(path, ["b", "c"], task="classification"))
+    text = write(tmp_path, "a,y\n1,x\n2,z\n", "t.csv")
+    with raises(r"t\.csv:2: column 'y': 'x' is not a number"):
+        load(Cfg(text, "y", task="regression"))
+    with raises("single class"):
+        load(Cfg(write(tmp_path, "a,y\n1,x\n2,x\n", "one.csv"), "y"))
+
+
+# --- validation split -------------------------------------------------------------------
+
+
+def labelled(tmp_path: Path, counts: dict[str, int]) -> str:
+    rows = [f"{i},{label}" for label, n in counts.items() for i in range(n)]
+    return write(tmp_path, "x,y\n" + "\n".join(rows) + "\n")
+
+
+def test_stratified_split_keeps_proportions_and_is_deterministic(tmp_path):
+    path = labelled(tmp_path, {"a": 50, "b": 30, "c": 20})
+    ds = load(Cfg(path, "y", validation=0.2), seed=1)
+    assert np.bincount(ds.val.y).tolist() == [10, 6, 4]
+    assert np.bincount(ds.train.y).tolist() == [40, 24, 16]
+    again = load(Cfg(path, "y", validation=0.2), seed=1)
+    assert np.array_equal(ds.val.x, again.val.x)
+    other = load(Cfg(path, "y", validation=0.2), seed=2)
+    assert not np.array_equal(ds.val.x, other.val.x)
+
+
+def test_split_rows_are_disjoint_and_cover_everything():
+    rng = np.random.default_rng(0)
+    train, val = split_indices(103, 0.25, rng)
+    assert len(val) == 26 and sorted(np.concatenate([train, val]).tolist()) == list(range(103))
+
+
+def test_tiny_class_stays_in_train_and_too_few_rows_is_an_error(tmp_path):
+    ds = load(Cfg(labelled(tmp_path, {"a": 10, "b": 1}), "y", validation=0.2))
+    assert np.bincount(ds.val.y, minlength=2).tolist() == [2, 0]
+    assert np.bincount(ds.train.y).tolist() == [8, 1]
+    path = write(tmp_path, "x,y\n1,a\n2,b\n3,a\n", "tiny.csv")
+    with raises(r"tiny\.csv: too few rows \(3\) to hold out a validation fraction of 0.1"):
+        load(Cfg(path, "y", validation=0.1))
+
+
+def test_validation_csv_and_test_csv(tmp_path):
+    train = labelled(tmp_path, {"a": 5, "b": 5})
+    val = write(tmp_path, "y,x,extra\nb,1,q\na,2,q\n", "v.csv")
+    ds = load(Cfg(train, "y", validation=val, test=val))
+    assert ds.val.y.tolist() == [1, 0] and ds.test.x.shape == (2, 1)
+    bad = write(tmp_path, "x,y\n1,a\n2,c\n", "bad.csv")
+    with raises(r"bad\.csv:3: label 'c' of 'y' was not in the training data \(classes: a, b\)"):
+        load(Cfg(train, "y", test=bad))
+
+
+# --- preprocessing ----------------------------------------------------------------------
+
+
+def test_scaler_is_fit_on_train_only(tmp_path):
+    train = write(tmp_path, "x,k,y\n0,5,1.5\n2,5,2.5\n4,5,3.5\n", "train.csv")
+    test = write(tmp_path, "x,k,y\n100,7,0.5\n", "test.csv")
+    ds = load(Cfg(train, "y", test=test))
+    assert ds.prep.x_offset.tolist() == [2.0, 5.0]
+    assert np.allclose(ds.prep.x_scale, [np.std([0, 2, 4]), 1.0])  # constant column: scale 1
+    assert np.allclose(ds.test.x, [[98 / np.std([0, 2, 4]), 2.0]])
+    mm = load(Cfg(train, "y", test=test, scale="minmax"))
+    assert np.allclose(mm.train.x[:, 0], [0, 0.5, 1]) and np.allclose(mm.test.x, [[25, 2]])
+    raw = load(Cfg(train, "y", test=test, scale="none", scale_target=False))
+    assert raw.test.x.tolist() == [[100, 7]] and raw.train.y[:, 0].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_held_out_rows_do_not_leak_into_the_scaler(tmp_path):
+    path = write(tmp_path, "x,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(20)))
+    ds = load(Cfg(path, "y", validation=0.25, scale_target=False), seed=3)
+    train_raw = ds.train.x[:, 0] * ds.prep.x_scale[0] + ds.prep.x_offset[0]
+    assert len(train_raw) == 15
+    assert ds.prep.x_offset[0] == pytest.approx(train_raw.mean(), rel=1e-6)
+
+
+def test_regression_targets_round_trip_in_original_units():
+    folder = DATASETS / "diabetes"
+    ds = load(Cfg(str(folder / "train.csv"), "progression", 0.2, str(folder / "test.csv")))
+    assert abs(ds.train.y.mean()) < 1e-5 and ds.train.y.std() == pytest.approx(1, rel=1e-5)
+    raw = read_table(folder / "test.csv").numbers(["progression"])
+    assert np.allclose(ds.prep.decode_y(ds.test.y), raw, rtol=1e-5)
+    assert np.allclose(ds.prep.decode_y(ds.prep.encode_y(raw)), raw, rtol=1e-5)
+
+
+def test_labels_encode_and_decode_as_text():
+    prep = Preprocessor.fit(["f"], ["y"], "classification", ["1", "2", "10"], np.zeros((3, 1)))
+    assert prep.encode_y(["10", "1", 2, 10.0]).tolist() == [2, 0, 1, 2]
+    assert prep.decode_y(np.array([2, 0])).tolist() == ["10", "1"]
+    with raises("unknown label '3'"):
+        prep.encode_y(["3"])
+
+
+def test_preprocessor_state_round_trips_through_json_and_npz(tmp_path):
+    folder = DATASETS / "diabetes"
+    prep = load(Cfg(str(folder / "train.csv"), "progression")).prep
+    meta, arrays = prep.to_state()
+    np.savez(tmp_path / "p.npz", **arrays)
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as f:
+        back = Preprocessor.from_state(json.loads(json.dumps(meta)), dict(f))
+    x = read_table(folder / "test.csv").numbers(prep.features)
+    assert np.array_equal(back.transform_x(x), prep.transform_x(x))
+    assert back.features == prep.features and back.targets == ["progression"]
+    assert back.dtype == np.float32 and back.classes is None
+    iris = load(Cfg(str(DATASETS / "iris" / "train.csv"), "species")).prep
+    again = Preprocessor.from_state(*iris.to_state())
+    assert again.classes == iris.classes and again.task == "classification"
+    with pytest.raises(CheckpointError, match="x_scale"):
+        Preprocessor.from_state(meta, {**arrays, "x_scale": np.ones(3)})
+    with pytest.raises(CheckpointError, match="missing"):
+        Preprocessor.from_state({k: v for k, v in meta.items() if k != "task"}, arrays)
+
+
+def test_transform_x_checks_the_shape_and_values():
+    prep = Preprocessor.fit(["a", "b"], ["y"], "classification", ["0", "1"], np.eye(2))
+    with raises(r"expected rows of 2 features \(a, b\)"):
+        prep.transform_x(np.zeros((3, 3)))
+    with raises("nan or inf"):
+        prep.transform_x([[1.0, np.nan]])
+
+
+# --- reading features at predict / evaluate time ----------------------------------------
+
+
+def test_read_features_by_name_in_any_order_with_extra_columns(tmp_path):
+    train = write(tmp_path, "a b (x),c,y\n1,10,p\n3,30,q\n", "train.csv")
+    prep = load(Cfg(train, "y")).prep
+    other = write(tmp_path, 'id,c,"a b (x)",note\n7,20,2,"x, y"\n8,30,3,z\n', "new.csv")
+    x, y = read_features(other, prep)
+    assert y is None and np.allclose(x, [[0, 0], [1, 1]])
+    with raises(r"new\.csv: no target column 'y'"):
+        read_features(other, prep, need_target=True)
+    labelled = write(tmp_path, "y,c,a b (x)\nq,20,2\np,10,1\n", "eval.csv")
+    x, y = read_features(labelled, prep, need_target=True)
+    assert y.tolist() == [1, 0] and len(x) == count_rows(labelled) == 2
+
+
+def test_blank_lines_crlf_bom_and_quotes_are_fine(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_bytes(b'\xef\xbb\xbf\r\n"a",b\r\n1,"2"\r\n\r\n   \r\n3,4\r\n')
+    table = read_table(path)
+    assert table.header == ["a", "b"] and table.line_nos == [3, 6]
+    assert table.numbers(["a", "b"]).tolist() == [[1, 2], [3, 4]]
+    assert table.texts("b") == ["2", "4"]
+    semi = write(tmp_path, "a;y\n1,5;x\n2,5;z\n", "semi.csv")
+    assert read_table(semi, ";").texts("y") == ["x", "z"]
+
+
+# --- every user error: one DataError naming the file (and line and column) --------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", r"f\.csv: the file is empty"),
+        ("\n  \n", r"f\.csv: the file is empty"),
+        ("a,y\n", r"f\.csv: has a header but no data rows"),
+        ("a,a,y\n1,2,x\n", r"f\.csv:1: duplicate column name 'a' \(columns 1 and 2\)"),
+        ("a,,y\n1,2,x\n", r"f\.csv:1: column 2 of the header has no name"),
+        ("a,y\n1,x\n2\n", r"f\.csv:3: the row has 1 field, the header has 2"),
+        ("a,y\n1,x\n2,x,3\n", r"f\.csv:3: the row has 3 fields, the header has 2"),
+        ('a,y\n1,x\n2,"x,",3\n', r"f\.csv:3: the row has 3 fields"),
+        ("a,y\n1,x\nabc,x\n", r"f\.csv:3: column 'a': 'abc' is not a number"),
+        ("a,y\n1,x\n1_000,x\n", r"f\.csv:3: column 'a': '1_000' is not a number"),
+        ("a,y\n1,x\n ,x\n", r"f\.csv:3: column 'a': missing value"),
+        ("a,y\n1,x\nnan,x\n", r"f\.csv:3: column 'a': 'nan' is not a finite number"),
+        ("a,y\n1,x\n-inf,x\n", r"f\.csv:3: column 'a': '-inf' is not a finite number"),
+        ("a,y\n1,x\n1e999,x\n", r"f\.csv:3: column 'a': '1e999' is not a finite number"),
+        ("a,y\n1,x\n2,\n", r"f\.csv:3: column 'y': missing value"),
+        ("a,spieces\n1,x\n", r"f\.csv: no target column 'species'; did you mean 'spieces'\?"),
+        ("a;y;species\n1;2;x\n", r"single column: is the delimiter ';'\?"),
+    ],
+)
+def test_csv_errors_name_file_line_and_column(tmp_path, content, message):
+    with raises(message):
+        load(Cfg(write(tmp_path, content, "f.csv"), "species" if "species" in message else "y"))
+
+
+def test_file_level_errors(tmp_path):
+    with raises(r"nope\.csv: no such file"):
+        load(Cfg(str(tmp_path / "nope.csv"), "y"))
+    with raises("is a directory"):
+        load(Cfg(str(tmp_path), "y"))
+    (tmp_path / "bin.csv").write_bytes(b"PK\x03\x04\x00\x00rest")
+    with raises(r"bin\.csv: binary data \(a NUL byte at offset 4\)"):
+        load(Cfg(str(tmp_path / "bin.csv"), "y"))
+    (tmp_path / "latin.csv").write_bytes("a,y\n1,caf\xe9\n".encode("latin-1"))
+    with raises(r"latin\.csv:2: not UTF-8 text \(byte 0xe9\)"):
+        load(Cfg(str(tmp_path / "latin.csv"), "y"))
+
+
+def test_feature_list_errors(tmp_path):
+    path = write(tmp_path, "sepal length (cm),b,y\n1,2,x\n3,4,z\n", "f.csv")
+    with raises(r"f\.csv: no feature column 'sepal length'; did you mean 'sepal length \(cm\)'"):
+        load(Cfg(path, "y", features=["sepal length"]))
+    with raises("both a feature and a target"):
+        load(Cfg(path, "y", features=["b", "y"]))
+    with raises("listed twice"):
+        load(Cfg(path, "y", features=["b", "b"]))
+    with raises("no feature columns"):
+        load(Cfg(write(tmp_path, "y\nx\nz\n", "only.csv"), "y"))
+
+
+def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
+    rows = [f"{i},{i % 2}" for i in range(5000)]
+    rows[4321] = "oops,1"
+    path = write(tmp_path, "a,y\n" + "\n".join(rows) + "\n", "big.csv")
+    with raises(r"big\.csv:4323: column 'a': 'oops' is not a number"):
+        load(Cfg(path, "y"))
+
+
+def test_numbers_read_straight_from_the_file_match_numpy(tmp_path):
+    """The fast path (numpy reading the file itself) gives numpy.loadtxt's exact values."""
+    rng = np.random.default_rng(0)
+    data = np.round(rng.normal(size=(3000, 12)), 6)
+    path = tmp_path / "m.csv"
+    np.savetxt(path, data, fmt="%r", delimiter=",", header=",".join(f"c{i}" for i in range(12)))
+    path.write_text(path.read_text().removeprefix("# "))
+    table = read_table(path)
+    assert table.skiprows == 1
+    assert np.array_equal(table.numbers(table.header), np.loadtxt(path, delimiter=",", skiprows=1))
