@@ -334,7 +334,7 @@ def test_numbers_read_straight_from_the_file_match_numpy(tmp_path):
     rng = np.random.default_rng(0)
     data = np.round(rng.normal(size=(3000, 12)), 6)
     path = tmp_path / "m.csv"
-    np.savetxt(path, data, fmt="%r", delimiter=",", header=",".join(f"c{i}" for i in range(12)))
+    np.savetxt(path, data, fmt="%.17g", delimiter=",", header=",".join(f"c{i}" for i in range(12)))
     path.write_text(path.read_text().removeprefix("# "))
     table = read_table(path)
     assert table.skiprows == 1
