@@ -281,20 +281,19 @@ def split_indices(
     strata: np.ndarray | None = None,
     path: str = "the training data",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted train and validation row indices; with strata, round(fraction * class size) of
-    each class is held out, keeping at least one row of every class in train (a class of one
-    row stays whole in train).
+    """Sorted train and validation row indices: fraction * rows (rounded half up) held out;
+    with strata, that many of each class, always leaving a class at least one row in train.
     """
     if not 0.0 < fraction < 1.0:
         raise DataError(f"validation fraction must be between 0 and 1, got {fraction}")
     if strata is None:
-        n_val = min(round(n * fraction), n - 1)
+        n_val = min(_round(n * fraction), n - 1)
         val = rng.permutation(n)[:n_val]
     else:
         parts = []
         for c in np.unique(strata):
             members = np.flatnonzero(strata == c)
-            k = min(round(len(members) * fraction), len(members) - 1)
+            k = min(_round(len(members) * fraction), len(members) - 1)
             parts.append(rng.permutation(members)[:k])
         val = np.concatenate(parts)
     if len(val) == 0:
@@ -388,6 +387,10 @@ def _stats(
         raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
     spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
     return offset.astype(np.float64), spread.astype(np.float64)
+
+
+def _round(x: float) -> int:
+    return int(np.floor(x + 0.5))  # half up, not Python's banker's rounding
 
 
 def _is_number(text: str) -> bool:
