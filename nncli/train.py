@@ -101,12 +101,16 @@ def generators(seed: int) -> dict[str, np.random.Generator]:
 
 
 class Trainer:
-    def __init__(self, config: Config, console: Console) -> None:
+    def __init__(self, config: Config, console: Console, data: Dataset | None = None) -> None:
+        """`data` replaces reading config.data (benchmarks and in-memory arrays); its arrays
+        must already be preprocessed, in the training dtype."""
         self.config = config
         self.console = console
         self.dtype = np.dtype(config.training.dtype)
         self.rngs = generators(config.seed)
-        self.data: Dataset = load_dataset(config.data, self.rngs["split"], self.dtype)
+        if data is None:
+            data = load_dataset(config.data, self.rngs["split"], self.dtype)
+        self.data: Dataset = data
         prep = self.data.prep
         n_classes = len(prep.classes or [])
         self.out = output_info(config, prep.task, n_classes, len(prep.targets))
