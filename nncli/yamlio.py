@@ -79,19 +79,23 @@ class _Builder:
             raise ConfigError(f"{self.where(node)}: invalid value: {exc}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
-        self.loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
+        # Resolve YAML merge keys (<<): merged pairs come first and the mapping's own keys
+        # override them, so only a key written twice in the mapping itself is a duplicate.
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+        self.loader.flatten_mapping(node)
         out: dict = {}
         first_seen: dict = {}
         for key_node, value_node in node.value:
             key = self.build(key_node, (*path, "<key>"), depth + 1)
             if not isinstance(key, str | int | float | bool):
                 raise ConfigError(f"{self.where(key_node)}: a mapping key must be a plain scalar")
-            if key in first_seen:
-                raise ConfigError(
-                    f"{self.where(key_node)}: duplicate key {key!r} "
-                    f"(first defined at line {first_seen[key].start_mark.line + 1})"
-                )
-            first_seen[key] = key_node
+            if id(key_node) in own:
+                if key in first_seen:
+                    raise ConfigError(
+                        f"{self.where(key_node)}: duplicate key {key!r} "
+                        f"(first defined at line {first_seen[key].start_mark.line + 1})"
+                    )
+                first_seen[key] = key_node
             out[key] = self.build(value_node, (*path, key), depth + 1)
             self.marks[(*path, key, "<key>")] = self.where(key_node)
         self.marks.pop((*path, "<key>"), None)
