@@ -200,6 +200,40 @@ def _write_csv(handle, header: list[str], rows: list[list]) -> None:
     writer.writerows(rows)
 
 
+@app.command()
+def gradcheck(
+    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    set_: SetOption = None,
+    rows: Annotated[int, typer.Option("--rows", min=2, help="Training rows in the batch.")] = 16,
+    max_elements: Annotated[
+        int, typer.Option("--max-elements", min=1, help="Entries probed per parameter array.")
+    ] = 2000,
+) -> None:
+    """Check backprop against central finite differences, in float64, for the configured
+    network on a small batch of its training data; exit 1 if any relative error > 1e-6.
+
+    Example: nncli gradcheck configs/digits.yaml
+    """
+    from nncli.diagnose import TOLERANCE, error_is_ok, gradcheck_config, worst
+
+    rows_ = gradcheck_config(config, parse_set_options(set_ or []), rows, max_elements)
+    table = Table(title=f"gradient check of {config} (float64, {rows} rows)")
+    table.add_column("parameter")
+    table.add_column("shape", justify="right")
+    table.add_column("relative error", justify="right")
+    table.add_column("")
+    for row in rows_:
+        ok = error_is_ok(row.error)
+        verdict = "[green]ok[/green]" if ok else "[bold red]FAIL[/bold red]"
+        table.add_row(row.name, "x".join(map(str, row.shape)), f"{row.error:.2e}", verdict)
+    out.print(table)
+    if not error_is_ok(worst(rows_)):
+        raise NncliError(
+            f"gradient check failed: worst relative error {worst(rows_):.2e} > {TOLERANCE:g}"
+        )
+    err.print(f"[green]ok[/green]: every relative error <= {TOLERANCE:g}", highlight=False)
+
+
 def main() -> None:
     """Entry point: the one place where user errors turn into a message and an exit code."""
     try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from nncli.engine.base import Param
 
-VANISH_FACTOR = 1e-3  # a layer's gradient this far below the median of the others
+VANISH_FACTOR = 1e-3  # a layer's gradient this far below the largest layer's
 EXPLODE_NORM = 1e3  # a layer's gradient norm above this is exploding
 
 
@@ -68,26 +68,40 @@ class GradientMonitor:
 
 
 def health_warnings(rows: list[dict]) -> list[tuple[str, str]]:
-    """(layer, message) for each layer whose gradients vanish or explode this epoch."""
+    """(kind, one-line message) for the layers whose gradients vanish or explode this epoch.
+
+    Vanishing is relative: a layer whose gradient norm is VANISH_FACTOR below the largest
+    layer's is barely learning while the others do.
+    """
     norms = {row["layer"]: row["grad_norm"] for row in rows}
+    finite = [v for v in norms.values() if math.isfinite(v)]
+    top = max(finite, default=0.0)
+    exploding = [k for k, v in norms.items() if not math.isfinite(v) or v > EXPLODE_NORM]
+    vanishing = [k for k, v in norms.items() if k not in exploding and v < VANISH_FACTOR * top]
     found = []
-    for layer, norm in norms.items():
-        others = [v for k, v in norms.items() if k != layer]
-        if not math.isfinite(norm) or norm > EXPLODE_NORM:
-            found.append(
-                (
-                    layer,
-                    f"exploding gradients in {layer} (norm {norm:.3g}); try training.grad_clip, "
-                    "a lower learning rate, batchnorm/layernorm, or He/Xavier init",
-                )
+    if exploding:
+        found.append(
+            (
+                "exploding",
+                f"exploding gradients in {_layers(exploding)} "
+                f"(norm up to {max(norms[k] for k in exploding):.3g}); try training.grad_clip, "
+                "a lower learning rate, batchnorm/layernorm, or He/Xavier init",
             )
-        elif others and norm < VANISH_FACTOR * float(np.median(others)):
-            found.append(
-                (
-                    layer,
-                    f"vanishing gradients in {layer} (norm {norm:.3g}, median of the other layers "
-                    f"{float(np.median(others)):.3g}); try relu/gelu instead of sigmoid/tanh, "
-                    "he_normal init, batchnorm/layernorm, or residual blocks",
-                )
+        )
+    if vanishing:
+        low = min(norms[k] for k in vanishing)
+        found.append(
+            (
+                "vanishing",
+                f"vanishing gradients in {_layers(vanishing)} (norm down to {low:.3g}, largest "
+                f"layer {top:.3g}); try relu/gelu instead of sigmoid/tanh, he_normal init, "
+                "batchnorm/layernorm, or residual blocks",
             )
+        )
     return found
+
+
+def _layers(names: list[str]) -> str:
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{len(names)} layers ({names[0]}, {names[1]}, ..., {names[-1]})"

@@ -239,9 +239,9 @@ class Trainer:
             if every and epoch % every == 0:
                 self._save(folder, f"epoch-{epoch:04d}")
             printer.row({"epoch": epoch, **row, "_best": improved})
-            for layer, message in health_warnings(grad_rows):
-                if layer not in warned:
-                    warned.add(layer)
+            for kind, message in health_warnings(grad_rows):
+                if kind not in warned:
+                    warned.add(kind)
                     self.console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
             if self.signal_received is not None:
                 return "interrupted"
