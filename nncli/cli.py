@@ -163,9 +163,13 @@ def predict(
         _write_csv(sys.stdout, header, rows)
         return
     tmp = output.with_name(f".{output.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        _write_csv(handle, header, rows)
-    tmp.replace(output)
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            _write_csv(handle, header, rows)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     err.print(f"wrote {len(x)} predictions to {output}", highlight=False)
 
 
