@@ -53,8 +53,21 @@ def parse_set_options(options: list[str]) -> dict[str, Any]:
     return out
 
 
-def apply_override(raw: dict, marks: Marks, key: str, value: Any) -> None:
-    """Set a dotted key (list entries by index) in the raw mapping, before validation."""
+def apply_override(
+    raw: dict,
+    marks: Marks,
+    key: str,
+    value: Any,
+    label: str | None = None,
+    source: str | None = None,
+) -> None:
+    """Set a dotted key (list entries by index) in the raw mapping, before validation.
+
+    `label` starts error messages (default `--set KEY`); `source` is the mark recorded for the
+    overridden nodes (default: the label), e.g. a sweep file's line and column.
+    """
+    label = label or f"--set {key}"
+    source = source or label
     parts = key.split(".")
     node: Any = raw
     trail: list[str | int] = []
@@ -63,7 +76,7 @@ def apply_override(raw: dict, marks: Marks, key: str, value: Any) -> None:
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise ConfigError(
-                    f"--set {key}: '{part}' is not an index of {_dotted(trail)} "
+                    f"{label}: '{part}' is not an index of {_dotted(trail)} "
                     f"(a list of {len(node)} entries)"
                 )
             index: str | int = int(part)
@@ -72,14 +85,14 @@ def apply_override(raw: dict, marks: Marks, key: str, value: Any) -> None:
             if not last and not isinstance(node.get(part), dict | list):
                 node[part] = {}
         else:
-            raise ConfigError(f"--set {key}: {_dotted(trail)} is a single value, not a section")
+            raise ConfigError(f"{label}: {_dotted(trail)} is a single value, not a section")
         trail.append(index)
-        marks.setdefault(tuple(trail), f"--set {key}")
+        marks.setdefault(tuple(trail), source)
         if last:
             node[index] = value
-            marks[tuple(trail)] = f"--set {key}"
+            marks[tuple(trail)] = source
             for sub in [p for p in marks if p[: len(trail)] == tuple(trail) and p != tuple(trail)]:
-                marks[sub] = f"--set {key}"
+                marks[sub] = source
         else:
             node = node[index]
 
@@ -123,10 +136,11 @@ def dump_yaml(config: Config) -> str:
 # --- error messages ---------------------------------------------------------------------------
 
 
-def format_errors(exc: ValidationError, raw: Any, marks: Marks) -> str:
+def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Config) -> str:
+    """One line per problem, in file order; `root` is the model validated (a sweep's, too)."""
     found = {}
     for error in exc.errors(include_url=False):
-        line, where = _format_one(error, raw, marks)
+        line, where = _format_one(error, raw, marks, root)
         found.setdefault(line, _line_number(where))
     lines = sorted(found, key=found.__getitem__)
     if len(lines) > MAX_ERRORS:
@@ -134,8 +148,8 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks) -> str:
     return "\n".join(lines)
 
 
-def _format_one(error: dict, raw: Any, marks: Marks) -> tuple[str, str]:
-    path, owner = _walk(error["loc"], raw)
+def _format_one(error: dict, raw: Any, marks: Marks, root: type) -> tuple[str, str]:
+    path, owner = _walk(error["loc"], raw, root)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
@@ -190,19 +204,22 @@ def _last_key(path: Path_) -> str:
     return next((str(p) for p in reversed(path) if isinstance(p, str)), "")
 
 
-def _walk(loc: tuple, raw: Any) -> tuple[Path_, Any]:
+def _walk(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any]:
     """Follow pydantic's loc through the raw data, dropping the union-tag segments it inserts.
 
     Returns the path in the raw data and the model class owning its last key.
     """
     node, path = raw, []
-    annotation: Any = Config
+    annotation: Any = root
     owner: Any = None
     for i, part in enumerate(loc):
         if isinstance(node, dict) and (part in node or i == len(loc) - 1):
-            owner = _member(annotation, node)
+            if typing.get_origin(annotation) is dict:  # free keys, e.g. a sweep's parameters
+                owner, annotation = None, typing.get_args(annotation)[1]
+            else:
+                owner = _member(annotation, node)
+                annotation = _field_annotation(owner, part)
             path.append(part)
-            annotation = _field_annotation(owner, part)
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
@@ -220,7 +237,7 @@ def _member(annotation: Any, value: Any) -> Any:
     for candidate in _candidates(annotation):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             fields = candidate.model_fields
-            tag_key = next((k for k in ("type", "name") if k in fields), None)
+            tag_key = next((k for k in ("type", "name", "distribution") if k in fields), None)
             tags = typing.get_args(fields[tag_key].annotation) if tag_key else ()
             literal = tag_key and typing.get_origin(fields[tag_key].annotation) is typing.Literal
             if not literal or not isinstance(value, dict) or value.get(tag_key) in tags:
