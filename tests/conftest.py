@@ -15,14 +15,23 @@ DATASETS = REPO_ROOT / "datasets"
 CLI_TIMEOUT = 120
 
 
-def run_cli(*args: object, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m nncli ARGS` in a subprocess, as a user's shell would; text output."""
+def cli_command(*args: object) -> list[str]:
+    return [sys.executable, "-m", "nncli", *(str(a) for a in args)]
+
+
+def cli_env() -> dict[str, str]:
+    """The caller's environment without forced colours, so output is plain text."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "PY_COLORS")}
     env["NO_COLOR"] = "1"
+    return env
+
+
+def run_cli(*args: object, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m nncli ARGS` in a subprocess, as a user's shell would; text output."""
     return subprocess.run(
-        [sys.executable, "-m", "nncli", *(str(a) for a in args)],
+        cli_command(*args),
         cwd=cwd,
-        env=env,
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,

@@ -7,12 +7,22 @@ import io
 import json
 import math
 import re
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import DATASETS, REPO_ROOT, relpath, run_cli, write_diabetes_config
+from conftest import (
+    DATASETS,
+    REPO_ROOT,
+    cli_command,
+    cli_env,
+    relpath,
+    run_cli,
+    write_diabetes_config,
+)
 
 import nncli
 
@@ -414,16 +424,65 @@ def test_resume_via_cli_equals_uninterrupted_run(tmp_path):
     assert first.returncode == 0, first.stderr
     second = run_cli("train", config, "--resume", resumed, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    a = nncli.load(straight / "checkpoints" / "last.npz").state_dict()
-    b = nncli.load(resumed / "checkpoints" / "last.npz").state_dict()
-    assert a.keys() == b.keys()
-    for name in a:
-        assert np.array_equal(a[name], b[name]), name
-    header, rows_a = read_csv(straight / "metrics.csv")
-    _, rows_b = read_csv(resumed / "metrics.csv")
-    assert [r[0] for r in rows_b] == ["1", "2", "3", "4"]
-    loss = header.index("train_loss")
-    assert [r[loss] for r in rows_a] == [r[loss] for r in rows_b]
+    assert [r[0] for r in read_csv(resumed / "metrics.csv")[1]] == ["1", "2", "3", "4"]
+    assert_same_runs(straight, resumed)
+
+
+def assert_same_runs(a: Path, b: Path) -> None:
+    """Same last weights and the same metrics.csv, apart from the timing column."""
+    sa = nncli.load(a / "checkpoints" / "last.npz").state_dict()
+    sb = nncli.load(b / "checkpoints" / "last.npz").state_dict()
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert np.array_equal(sa[name], sb[name]), name
+    header, rows_a = read_csv(a / "metrics.csv")
+    header_b, rows_b = read_csv(b / "metrics.csv")
+    assert header == header_b
+    timing = header.index("seconds")
+    assert [r[:timing] for r in rows_a] == [r[:timing] for r in rows_b]
+
+
+def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path):
+    """Ctrl-C mid-run exits 130 keeping the last epoch; --resume then ends where a run that
+    was never interrupted ends, bit for bit."""
+    data = relpath(DATASETS / "digits", tmp_path)
+    config = write(
+        tmp_path / "digits.yaml",
+        f"data: {{train: {data}/train.csv, target: digit}}\n"
+        "model:\n  layers:\n    - {type: dense, units: 128}\n    - {type: dropout, rate: 0.1}\n"
+        "    - {type: dense, units: 128}\n"
+        "schedule: {type: step, step_size: 5}\n"
+        "training: {epochs: 30, batch_size: 16}\n",
+    )
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        cli_command("train", config, "--run-dir", interrupted),
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if re.search(r"epoch\s+1/30", line):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, rest
+    assert "Traceback" not in rest
+    assert f"--resume {interrupted}" in rest
+    summary = json.loads((interrupted / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted"
+    assert 1 <= summary["epochs_run"] < 30
+    done = len(read_csv(interrupted / "metrics.csv")[1])
+    assert done == summary["epochs_run"]
+
+    resumed = run_cli("train", config, "--resume", interrupted, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((interrupted / "summary.json").read_text())["epochs_run"] == 30
+    assert run_cli("train", config, "--run-dir", straight, cwd=tmp_path).returncode == 0
+    assert_same_runs(straight, interrupted)
 
 
 # --- user errors: exit 1, one line, no traceback ----------------------------------------------
@@ -551,3 +610,23 @@ def test_error_evaluate_regression_without_test_set(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("train", config, "--run-dir", run_dir, cwd=tmp_path).returncode == 0
     assert_user_error(run_cli("evaluate", run_dir, "--json", cwd=tmp_path), "--data")
+
+
+def test_error_predict_output_in_missing_folder(iris_run, tmp_path):
+    out = tmp_path / "no" / "such" / "folder" / "out.csv"
+    proc = run_cli("predict", iris_run.run_dir, IRIS_TEST, "--output", out, cwd=tmp_path)
+    assert_user_error(proc, "--output", "out.csv")
+    assert not out.parent.exists()
+
+
+def test_error_evaluate_data_without_target(iris_run, tmp_path):
+    header, rows = read_csv(IRIS_TEST)
+    features = write_csv(tmp_path / "features.csv", header[:-1], [r[:-1] for r in rows])
+    proc = run_cli("evaluate", iris_run.run_dir, "--data", features, cwd=tmp_path)
+    assert_user_error(proc, "features.csv", "'species'")
+
+
+def test_error_resume_missing_run(tmp_path):
+    config = iris_config(tmp_path / "cfg", epochs=1)
+    proc = run_cli("train", config, "--resume", tmp_path / "never_ran", cwd=tmp_path)
+    assert_user_error(proc, "never_ran")

@@ -430,3 +430,16 @@ def test_duplicate_key_next_to_a_merge_key(tmp_path):
     message = config_error(config)
     assert "duplicate key 'units'" in message
     assert mark(config, "units: 8") in message
+
+
+def test_set_index_into_a_list_the_file_does_not_have(tmp_path):
+    # model.layers comes from the defaults here: there is no list in the file to index.
+    message = config_error(write(tmp_path, BASE), parse_set_options(["model.layers.0.units=8"]))
+    assert message.startswith("model.layers")
+    assert "list" in message and "--set model.layers.0.units" in message
+
+
+def test_set_digit_keys_of_a_mapping(tmp_path):
+    base = BASE + "loss: {name: cross_entropy, class_weights: {'0': 1.0}}\n"
+    config = load_config(write(tmp_path, base), parse_set_options(["loss.class_weights.1=2.5"]))
+    assert config.loss.class_weights == {"0": 1.0, "1": 2.5}
