@@ -342,3 +342,118 @@ def test_resume_refuses_a_changed_model(tmp_path):
         nncli.train(
             config, overrides={"model.layers.0.units": 9}, resume=first.run_dir, console=QUIET
         )
+
+
+# --- checkpoints (SPEC §4) ---------------------------------------------------------------------
+
+
+def rewrite_checkpoint(source: Path, target: Path, edit) -> None:
+    """Copy a checkpoint, letting `edit(meta, arrays)` change its manifest and arrays."""
+    import json
+
+    with np.load(source, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
+    edit(meta, arrays)
+    meta["arrays"] = sorted(arrays)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with target.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_checkpoint_needs_neither_config_nor_data(tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.csv", "test.csv"):
+        shutil.copy(DATASETS / "iris" / name, data / name)
+    config = tmp_path / "cfg" / "c.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        "data: {train: ../data/train.csv, test: ../data/test.csv, target: species}\n"
+        "training: {epochs: 2}\n"
+    )
+    run = train(config, tmp_path / "run")
+    x, _ = iris_features()
+    expected = nncli.load(run.last_checkpoint).predict_proba(x)
+    moved = tmp_path / "elsewhere" / "model.npz"
+    moved.parent.mkdir()
+    shutil.move(run.last_checkpoint, moved)
+    for folder in (data, config.parent, run.run_dir):
+        shutil.rmtree(folder)
+    model = nncli.load(moved)
+    np.testing.assert_array_equal(model.predict_proba(x), expected)
+    assert model.classes == ["setosa", "versicolor", "virginica"]
+
+
+class _Trap:
+    """Unpickling this object creates a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_checkpoint_loading_never_unpickles(full_run, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.npz"
+
+    def add_object_array(meta, arrays):
+        arrays["params/trap"] = np.array([_Trap(marker)], dtype=object)
+
+    rewrite_checkpoint(full_run.last_checkpoint, evil, add_object_array)
+    with pytest.raises(nncli.CheckpointError) as info:
+        nncli.load(evil)
+    assert "evil.npz" in str(info.value)
+    assert not marker.exists()
+
+
+def test_checkpoint_with_wrong_shape_names_the_array(full_run, tmp_path):
+    bad = tmp_path / "bad.npz"
+
+    def reshape(meta, arrays):
+        arrays["params/output.weight"] = np.zeros((5, 3), dtype=np.float32)
+
+    rewrite_checkpoint(full_run.last_checkpoint, bad, reshape)
+    with pytest.raises(nncli.CheckpointError, match=r"output\.weight"):
+        nncli.load(bad)
+
+
+def test_checkpoint_missing_array_is_named(full_run, tmp_path):
+    bad = tmp_path / "bad.npz"
+    rewrite_checkpoint(
+        full_run.last_checkpoint, bad, lambda meta, arrays: arrays.pop("params/layers.2.gamma")
+    )
+    with pytest.raises(nncli.CheckpointError, match=r"layers\.2\.gamma"):
+        nncli.load(bad)
+
+
+def test_checkpoint_from_a_newer_format_is_refused(full_run, tmp_path):
+    newer = tmp_path / "newer.npz"
+    rewrite_checkpoint(
+        full_run.last_checkpoint, newer, lambda meta, arrays: meta.update(version=999)
+    )
+    with pytest.raises(nncli.CheckpointError, match="999"):
+        nncli.load(newer)
+
+
+def test_checkpoint_write_is_atomic(full_run, tmp_path, monkeypatch):
+    from nncli import checkpoint
+
+    target = tmp_path / "ckpt.npz"
+    target.write_bytes(full_run.last_checkpoint.read_bytes())
+    before = nncli.load(target).state_dict()
+
+    def crash(handle, **arrays):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(target, {"x": 1}, {"params": {"w": np.zeros(3)}})
+    monkeypatch.undo()
+    assert_same_state(nncli.load(target).state_dict(), before)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
