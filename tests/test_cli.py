@@ -132,6 +132,8 @@ def test_train_reports_run_folder_and_best_epoch(iris_run):
     assert f"best epoch {summary['best_epoch']}" in iris_run.proc.stderr
     assert iris_run.proc.stdout == ""
     assert "Traceback" not in iris_run.proc.stderr
+    epoch_lines = re.findall(r"^\s*epoch\s+(\d+)/3\b", iris_run.proc.stderr, flags=re.M)
+    assert epoch_lines == ["1", "2", "3"]  # one line per epoch
 
 
 def test_train_without_run_dir_writes_under_runs_name(tmp_path):

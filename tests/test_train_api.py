@@ -302,13 +302,37 @@ training:
 """
 
 
-def test_resume_gives_identical_final_weights(tmp_path):
+RESUME_VARIANTS = {
+    "adamw+step": {},
+    "sgd+plateau": {
+        "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
+        "schedule": {"type": "plateau", "monitor": "val_accuracy", "patience": 0, "factor": 0.5},
+    },
+    "rmsprop+cosine": {
+        "optimizer": {"type": "rmsprop", "lr": 0.005, "momentum": 0.5},
+        "schedule": {"type": "cosine", "t_max": 6, "min_lr": 0.0001},
+    },
+    "adagrad+exponential+float64+clip": {
+        "optimizer": {"type": "adagrad", "lr": 0.05, "weight_decay": 0.001},
+        "schedule": {"type": "exponential", "gamma": 0.8},
+        "training.dtype": "float64",
+        "training.grad_clip": 0.5,
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(RESUME_VARIANTS))
+def test_resume_gives_identical_final_weights(tmp_path, variant):
+    overrides = RESUME_VARIANTS[variant]
     config = write_config(tmp_path, RESUMABLE)
-    straight = train(config, tmp_path / "straight")
-    first = train(config, tmp_path / "resumed", overrides={"training.epochs": 3})
+    straight = train(config, tmp_path / "straight", overrides=overrides)
+    first = train(config, tmp_path / "resumed", overrides={**overrides, "training.epochs": 3})
     assert first.summary["epochs_run"] == 3
     resumed = nncli.train(
-        config, overrides={"training.epochs": 6}, resume=first.run_dir, console=QUIET
+        config,
+        overrides={**overrides, "training.epochs": 6},
+        resume=first.run_dir,
+        console=QUIET,
     )
     assert resumed.run_dir == first.run_dir
     assert resumed.summary["epochs_run"] == 6
