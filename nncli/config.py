@@ -24,14 +24,15 @@ def _named(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-Named = BeforeValidator(_named)
-
-
 def _auto_or_named(value: Any) -> Any:
     return value if value == "auto" else _named(value)
 
 
-AutoOrNamed = BeforeValidator(_auto_or_named)
+def named(spec: Any, *names: str, auto: bool = False) -> BeforeValidator:
+    """The `_named` validator; its JSON Schema also offers the bare names (and `auto`), which
+    the validator turns into mappings, so editors accept `activation: relu`."""
+    bare = Literal[(*names, "auto") if auto else names]  # type: ignore[valid-type]
+    return BeforeValidator(_auto_or_named if auto else _named, json_schema_input_type=spec | bare)
 
 
 # --- activations -------------------------------------------------------------------------------
@@ -40,22 +41,34 @@ PLAIN_ACTIVATIONS = ("relu", "selu", "sigmoid", "tanh", "softplus", "silu", "sof
 
 
 class PlainActivation(Strict):
-    name: Literal["relu", "selu", "sigmoid", "tanh", "softplus", "silu", "softmax", "linear"]
+    """An activation without options."""
+
+    name: Literal["relu", "selu", "sigmoid", "tanh", "softplus", "silu", "softmax", "linear"] = (
+        Field(description="activation function")
+    )
 
 
 class LeakyReluActivation(Strict):
-    name: Literal["leaky_relu"]
+    """max(x, alpha * x)."""
+
+    name: Literal["leaky_relu"] = Field(description="activation function")
     alpha: float = Field(0.01, description="slope for negative inputs")
 
 
 class EluActivation(Strict):
-    name: Literal["elu"]
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    name: Literal["elu"] = Field(description="activation function")
     alpha: float = Field(1.0, description="saturation value for negative inputs")
 
 
 class GeluActivation(Strict):
-    name: Literal["gelu"]
-    approximate: Literal["none", "tanh"] = Field("none", description="none: exact erf form")
+    """x * Phi(x), exact (erf) or its tanh approximation."""
+
+    name: Literal["gelu"] = Field(description="activation function")
+    approximate: Literal["none", "tanh"] = Field(
+        "none", description="none: the exact erf form; tanh: the tanh approximation"
+    )
 
 
 ActivationSpec = Annotated[
@@ -63,6 +76,7 @@ ActivationSpec = Annotated[
     Field(discriminator="name"),
 ]
 ACTIVATION_NAMES = (*PLAIN_ACTIVATIONS, "leaky_relu", "elu", "gelu")
+NamedActivation = named(ActivationSpec, *ACTIVATION_NAMES)
 
 
 # --- initializers ------------------------------------------------------------------------------
@@ -84,6 +98,8 @@ INIT_NAMES = (
 
 
 class PlainInit(Strict):
+    """A weight initializer without options (glorot_* are aliases of xavier_*)."""
+
     name: Literal[
         "he_normal",
         "he_uniform",
@@ -94,64 +110,87 @@ class PlainInit(Strict):
         "lecun_normal",
         "lecun_uniform",
         "zeros",
-    ]
+    ] = Field(description="initializer")
 
 
 class OrthogonalInit(Strict):
-    name: Literal["orthogonal"]
-    gain: float = 1.0
+    """A (semi-)orthogonal matrix times gain."""
+
+    name: Literal["orthogonal"] = Field(description="initializer")
+    gain: float = Field(1.0, description="multiplies the orthogonal matrix")
 
 
 class NormalInit(Strict):
-    name: Literal["normal"]
-    std: PositiveFloat = 0.05
+    """Plain (not truncated) normal with mean 0."""
+
+    name: Literal["normal"] = Field(description="initializer")
+    std: PositiveFloat = Field(0.05, description="standard deviation")
 
 
 class UniformInit(Strict):
-    name: Literal["uniform"]
-    limit: PositiveFloat = 0.05
+    """Uniform on [-limit, limit]."""
+
+    name: Literal["uniform"] = Field(description="initializer")
+    limit: PositiveFloat = Field(0.05, description="half-width of the interval")
 
 
 InitSpec = Annotated[
     PlainInit | OrthogonalInit | NormalInit | UniformInit, Field(discriminator="name")
 ]
+NamedInit = named(InitSpec, *INIT_NAMES)
 
 
 # --- layers ------------------------------------------------------------------------------------
 
 
 class DenseLayer(Strict):
-    type: Literal["dense"]
-    units: PositiveInt
-    activation: Annotated[ActivationSpec | None, Named] = Field(
+    """Fully connected layer y = x @ W + b, followed by its activation."""
+
+    type: Literal["dense"] = Field(description="layer type")
+    units: PositiveInt = Field(description="output width")
+    activation: Annotated[ActivationSpec, NamedActivation] | None = Field(
         None, description="null: model.activation"
     )
-    init: Annotated[InitSpec | None, Named] = Field(None, description="null: model.init")
+    init: Annotated[InitSpec, NamedInit] | None = Field(
+        None, description="weight initializer; null: model.init (biases start at zero)"
+    )
 
 
 class BatchNormLayer(Strict):
-    type: Literal["batchnorm"]
-    momentum: float = Field(0.1, gt=0, le=1, description="PyTorch convention")
-    eps: PositiveFloat = 1e-5
+    """Batch normalization over the batch, with running statistics for inference."""
+
+    type: Literal["batchnorm"] = Field(description="layer type")
+    momentum: float = Field(
+        0.1, gt=0, le=1, description="running-statistics update weight (PyTorch convention)"
+    )
+    eps: PositiveFloat = Field(1e-5, description="added to the variance")
 
 
 class LayerNormLayer(Strict):
-    type: Literal["layernorm"]
-    eps: PositiveFloat = 1e-5
+    """Layer normalization over the features of each row."""
+
+    type: Literal["layernorm"] = Field(description="layer type")
+    eps: PositiveFloat = Field(1e-5, description="added to the variance")
 
 
 class DropoutLayer(Strict):
-    type: Literal["dropout"]
-    rate: float = Field(0.5, ge=0, lt=1)
+    """Zeroes a random fraction of the inputs in training (inverted dropout)."""
+
+    type: Literal["dropout"] = Field(description="layer type")
+    rate: float = Field(0.5, ge=0, lt=1, description="fraction of inputs zeroed in training")
 
 
 class ActivationLayer(Strict):
     """`{type: activation, name: relu}`; options sit beside the name."""
 
-    type: Literal["activation"]
-    name: Literal[ACTIVATION_NAMES]  # type: ignore[valid-type]
-    alpha: float | None = None
-    approximate: Literal["none", "tanh"] | None = None
+    type: Literal["activation"] = Field(description="layer type")
+    name: Literal[ACTIVATION_NAMES] = Field(  # type: ignore[valid-type]
+        description="activation function"
+    )
+    alpha: float | None = Field(None, description="leaky_relu and elu only; null: their default")
+    approximate: Literal["none", "tanh"] | None = Field(
+        None, description="gelu only; null: exact (none)"
+    )
 
     @model_validator(mode="after")
     def _options_fit_name(self) -> ActivationLayer:
@@ -166,8 +205,10 @@ class ActivationLayer(Strict):
 
 
 class ResidualLayer(Strict):
-    type: Literal["residual"]
-    layers: list[LayerSpec] = Field(min_length=1)
+    """out = x + f(x); a dense projection of x is added when f changes the width."""
+
+    type: Literal["residual"] = Field(description="layer type")
+    layers: list[LayerSpec] = Field(min_length=1, description="the layers of f")
 
 
 LayerSpec = Annotated[
@@ -181,24 +222,34 @@ ResidualLayer.model_rebuild()
 
 
 class OutputConfig(Strict):
-    activation: Annotated[Literal["auto"] | ActivationSpec, BeforeValidator(_auto_or_named)] = (
-        Field(
-            "auto", description="auto: softmax (multi-class), sigmoid (binary), linear (regression)"
-        )
+    """The output dense layer; its width comes from the data (classes or targets)."""
+
+    activation: Annotated[
+        Literal["auto"] | ActivationSpec, named(ActivationSpec, *ACTIVATION_NAMES, auto=True)
+    ] = Field(
+        "auto", description="auto: softmax (multi-class), sigmoid (binary), linear (regression)"
     )
-    init: Annotated[InitSpec, Named] = "xavier_uniform"
+    init: Annotated[InitSpec, NamedInit] = Field(
+        "xavier_uniform", description="weight initializer of the output layer"
+    )
 
 
 class ModelConfig(Strict):
-    init: Annotated[InitSpec, Named] = Field("he_normal", description="default dense weight init")
-    activation: Annotated[ActivationSpec, Named] = Field(
+    """The network: hidden layers in order, then the output layer."""
+
+    init: Annotated[InitSpec, NamedInit] = Field(
+        "he_normal", description="default weight initializer of hidden dense layers"
+    )
+    activation: Annotated[ActivationSpec, NamedActivation] = Field(
         "relu", description="default activation of hidden dense layers"
     )
     layers: list[LayerSpec] = Field(
         default_factory=lambda: [{"type": "dense", "units": 64}],
         description="hidden layers; the output layer is added for you",
     )
-    output: OutputConfig = Field(default_factory=OutputConfig)
+    output: OutputConfig = Field(
+        default_factory=OutputConfig, description="the output layer's activation and init"
+    )
 
     @model_validator(mode="after")
     def _fill_dense_defaults(self) -> ModelConfig:
@@ -220,25 +271,37 @@ class ModelConfig(Strict):
 
 
 class CrossEntropyLoss(Strict):
-    name: Literal["cross_entropy"]
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Softmax cross-entropy (multi-class)."""
+
+    name: Literal["cross_entropy"] = Field(description="loss")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="as torch.nn.CrossEntropyLoss's label_smoothing"
+    )
     class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
-        None, description="balanced, or a mapping label -> weight"
+        None, description="balanced, or a mapping label -> weight; null: all 1"
     )
 
 
 class BinaryCrossEntropyLoss(Strict):
-    name: Literal["binary_cross_entropy"]
-    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = None
+    """Sigmoid binary cross-entropy (two classes, one output)."""
+
+    name: Literal["binary_cross_entropy"] = Field(description="loss")
+    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
+        None, description="balanced, or a mapping label -> weight; null: all 1"
+    )
 
 
 class RegressionLoss(Strict):
-    name: Literal["mse", "mae"]
+    """Mean squared or mean absolute error."""
+
+    name: Literal["mse", "mae"] = Field(description="loss")
 
 
 class HuberLoss(Strict):
-    name: Literal["huber"]
-    delta: PositiveFloat = 1.0
+    """Squared error below delta, absolute error above."""
+
+    name: Literal["huber"] = Field(description="loss")
+    delta: PositiveFloat = Field(1.0, description="where the loss turns from squared to linear")
 
 
 LossSpec = Annotated[
@@ -247,12 +310,17 @@ LossSpec = Annotated[
 ]
 
 
+WD = "L2 penalty: adds wd * W to dense weights' gradients (never biases or norms)"
+
+
 class SGDConfig(Strict):
-    type: Literal["sgd"]
-    lr: PositiveFloat = 0.01
-    momentum: float = Field(0.0, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0)
+    """Stochastic gradient descent, with optional (Nesterov) momentum."""
+
+    type: Literal["sgd"] = Field(description="optimizer")
+    lr: PositiveFloat = Field(0.01, description="learning rate")
+    momentum: float = Field(0.0, ge=0, lt=1, description="0: plain SGD")
+    nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0)")
+    weight_decay: float = Field(0.0, ge=0, description=WD)
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> SGDConfig:
@@ -262,33 +330,41 @@ class SGDConfig(Strict):
 
 
 class AdamConfig(Strict):
-    type: Literal["adam"]
-    lr: PositiveFloat = 0.001
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    eps: PositiveFloat = 1e-8
-    weight_decay: float = Field(0.0, ge=0)
+    """Adam with bias correction."""
+
+    type: Literal["adam"] = Field(description="optimizer")
+    lr: PositiveFloat = Field(0.001, description="learning rate")
+    beta1: float = Field(0.9, ge=0, lt=1, description="decay of the first-moment average")
+    beta2: float = Field(0.999, ge=0, lt=1, description="decay of the second-moment average")
+    eps: PositiveFloat = Field(1e-8, description="added to the denominator")
+    weight_decay: float = Field(0.0, ge=0, description=WD)
 
 
 class AdamWConfig(AdamConfig):
-    type: Literal["adamw"]  # type: ignore[assignment]
+    """Adam with decoupled weight decay."""
+
+    type: Literal["adamw"] = Field(description="optimizer")  # type: ignore[assignment]
     weight_decay: float = Field(0.01, ge=0, description="decoupled: W -= lr * wd * W")
 
 
 class RMSpropConfig(Strict):
-    type: Literal["rmsprop"]
-    lr: PositiveFloat = 0.01
-    rho: float = Field(0.99, ge=0, lt=1)
-    eps: PositiveFloat = 1e-8
-    momentum: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
+    """RMSprop (PyTorch's form: eps outside the square root)."""
+
+    type: Literal["rmsprop"] = Field(description="optimizer")
+    lr: PositiveFloat = Field(0.01, description="learning rate")
+    rho: float = Field(0.99, ge=0, lt=1, description="decay of the squared-gradient average")
+    eps: PositiveFloat = Field(1e-8, description="added to the denominator")
+    momentum: float = Field(0.0, ge=0, lt=1, description="0: no momentum")
+    weight_decay: float = Field(0.0, ge=0, description=WD)
 
 
 class AdagradConfig(Strict):
-    type: Literal["adagrad"]
-    lr: PositiveFloat = 0.01
-    eps: PositiveFloat = 1e-10
-    weight_decay: float = Field(0.0, ge=0)
+    """Adagrad: per-parameter steps shrink with the sum of squared gradients."""
+
+    type: Literal["adagrad"] = Field(description="optimizer")
+    lr: PositiveFloat = Field(0.01, description="learning rate")
+    eps: PositiveFloat = Field(1e-10, description="added to the denominator")
+    weight_decay: float = Field(0.0, ge=0, description=WD)
 
 
 OptimizerSpec = Annotated[
@@ -298,37 +374,51 @@ OptimizerSpec = Annotated[
 
 
 class ScheduleBase(Strict):
+    """Shared by every schedule."""
+
     warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
 
 
 class ConstantSchedule(ScheduleBase):
-    type: Literal["constant"]
+    """optimizer.lr throughout (after the warm-up)."""
+
+    type: Literal["constant"] = Field(description="schedule")
 
 
 class StepSchedule(ScheduleBase):
-    type: Literal["step"]
-    step_size: PositiveInt = 10
-    gamma: PositiveFloat = 0.1
+    """lr * gamma ** (epochs // step_size)."""
+
+    type: Literal["step"] = Field(description="schedule")
+    step_size: PositiveInt = Field(10, description="epochs between decays")
+    gamma: PositiveFloat = Field(0.1, description="factor at each decay")
 
 
 class ExponentialSchedule(ScheduleBase):
-    type: Literal["exponential"]
-    gamma: PositiveFloat = 0.95
+    """lr * gamma ** epochs."""
+
+    type: Literal["exponential"] = Field(description="schedule")
+    gamma: PositiveFloat = Field(0.95, description="factor per epoch")
 
 
 class CosineSchedule(ScheduleBase):
-    type: Literal["cosine"]
+    """Cosine annealing from optimizer.lr down to min_lr."""
+
+    type: Literal["cosine"] = Field(description="schedule")
     t_max: PositiveInt | None = Field(None, description="null: the epochs after warm-up")
-    min_lr: float = Field(0.0, ge=0)
+    min_lr: float = Field(0.0, ge=0, description="the learning rate at the end")
 
 
 class PlateauSchedule(ScheduleBase):
-    type: Literal["plateau"]
-    monitor: str = "val_loss"
-    mode: Literal["auto", "min", "max"] = "auto"
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(10, ge=0)
-    min_lr: float = Field(0.0, ge=0)
+    """Multiply lr by factor when a metric stops improving."""
+
+    type: Literal["plateau"] = Field(description="schedule")
+    monitor: str = Field("val_loss", description="any logged metric (a metrics.csv column)")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="auto: from the metric's name (loss: min, accuracy: max)"
+    )
+    factor: float = Field(0.1, gt=0, lt=1, description="lr multiplier on a plateau")
+    patience: int = Field(10, ge=0, description="epochs without improvement before a cut")
+    min_lr: float = Field(0.0, ge=0, description="lower bound of the learning rate")
 
 
 ScheduleSpec = Annotated[
@@ -338,49 +428,89 @@ ScheduleSpec = Annotated[
 
 
 class EarlyStoppingConfig(Strict):
-    monitor: str = Field("val_loss", description="any logged metric")
-    mode: Literal["auto", "min", "max"] = "auto"
-    patience: int = Field(10, ge=1)
-    min_delta: float = Field(0.0, ge=0)
-    restore_best: bool = True
+    """Stop when the monitored metric has not improved for `patience` epochs."""
+
+    monitor: str = Field("val_loss", description="any logged metric (a metrics.csv column)")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="auto: from the metric's name (loss: min, accuracy: max)"
+    )
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as improvement")
+    restore_best: bool = Field(True, description="end with the best epoch's weights")
 
 
 class CheckpointConfig(Strict):
+    """Extra checkpoints beside best and last."""
+
     every: int = Field(0, ge=0, description="also keep a checkpoint every N epochs (0: off)")
 
 
 class TrainingConfig(Strict):
-    epochs: int = Field(100, ge=0)
-    batch_size: PositiveInt = 32
-    shuffle: bool = True
-    grad_clip: PositiveFloat | None = Field(None, description="max global gradient norm")
-    dtype: Literal["float32", "float64"] = "float32"
-    early_stopping: EarlyStoppingConfig | None = None
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    """The loop: epochs of shuffled mini-batches."""
+
+    epochs: int = Field(
+        100, ge=0, description="maximum epochs; 0 saves the initialized network as the last"
+    )
+    batch_size: PositiveInt = Field(32, description="rows per gradient step")
+    shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
+    grad_clip: PositiveFloat | None = Field(
+        None, description="max global gradient norm; null: no clipping"
+    )
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point type")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="null: train all epochs")
+    checkpoint: CheckpointConfig = Field(
+        default_factory=CheckpointConfig, description="extra periodic checkpoints"
+    )
 
 
 class DataConfig(Strict):
+    """CSV files with a header row; paths are relative to the config file."""
+
     train: str = Field(description="training CSV, relative to the config file")
     validation: Annotated[float, Field(gt=0, lt=1)] | str | None = Field(
-        0.2, description="fraction held out of train, a CSV path, or null"
+        0.2,
+        description="fraction held out of train (stratified for classification), "
+        "a CSV path, or null",
     )
-    test: str | None = None
+    test: str | None = Field(None, description="test CSV, evaluated after training; or null")
     target: str | list[str] = Field(
         description="target column (a list: several regression targets)"
     )
     features: list[str] | None = Field(None, description="null: every other column")
-    task: Literal["auto", "classification", "regression"] = "auto"
-    scale: Literal["standard", "minmax", "none"] = "standard"
-    scale_target: bool = True
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto",
+        description="auto: a non-numeric target or few distinct integers means classification",
+    )
+    scale: Literal["standard", "minmax", "none"] = Field(
+        "standard", description="feature scaling, fit on the training rows only"
+    )
+    scale_target: bool = Field(
+        True, description="regression: standardize targets; predictions in original units"
+    )
+    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+
+
+LOSS_NAMES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
 
 
 class Config(Strict):
+    """An nncli config: data, model, loss, optimizer, schedule and training."""
+
     name: str | None = Field(None, description="run name (default: the config file's stem)")
-    seed: int = Field(0, ge=0)
-    data: DataConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    loss: Annotated[Literal["auto"] | LossSpec, AutoOrNamed] = "auto"
-    optimizer: OptimizerSpec = Field(default_factory=lambda: AdamConfig(type="adam"))
-    schedule: ScheduleSpec | None = None
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    seed: int = Field(
+        0, ge=0, description="one seed drives init, shuffling, the validation split, dropout"
+    )
+    data: DataConfig = Field(description="the CSV files and how to read them")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the network")
+    loss: Annotated[Literal["auto"] | LossSpec, named(LossSpec, *LOSS_NAMES, auto=True)] = Field(
+        "auto", description="auto: cross_entropy, binary_cross_entropy or mse, from the task"
+    )
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: AdamConfig(type="adam"), description="the optimizer"
+    )
+    schedule: ScheduleSpec | None = Field(
+        None, description="learning-rate schedule; null: constant"
+    )
+    training: TrainingConfig = Field(
+        default_factory=TrainingConfig, description="the training loop"
+    )
