@@ -481,3 +481,26 @@ def test_checkpoint_write_is_atomic(full_run, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert_same_state(nncli.load(target).state_dict(), before)
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
+
+
+# --- where runs go -----------------------------------------------------------------------------
+
+
+def test_runs_in_the_same_second_get_distinct_folders(tmp_path, monkeypatch):
+    config = write_config(tmp_path / "cfg", "name: ../../escape/me\ntraining: {epochs: 0}\n")
+    monkeypatch.chdir(tmp_path)
+    a = nncli.train(config, console=QUIET)
+    b = nncli.train(config, console=QUIET)
+    assert a.run_dir != b.run_dir
+    for run in (a, b):
+        # The name cannot lead the folder out of runs/.
+        assert run.run_dir.resolve().parent.parent == (tmp_path / "runs").resolve()
+        assert run.last_checkpoint.is_file()
+
+
+def test_run_dir_may_be_an_existing_empty_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = train(write_config(tmp_path, "training: {epochs: 1}\n"), empty)
+    assert run.run_dir == empty
+    assert (empty / "summary.json").is_file()
