@@ -138,14 +138,37 @@ def dump_yaml(config: Config) -> str:
 
 def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Config) -> str:
     """One line per problem, in file order; `root` is the model validated (a sweep's, too)."""
+    errors = exc.errors(include_url=False)
+    paths = [_walk(error["loc"], raw, root)[0] for error in errors]
     found = {}
-    for error in exc.errors(include_url=False):
+    for error, path in zip(errors, paths, strict=True):
+        if error["type"] in _BRANCH_MISMATCH and any(
+            other[: len(path)] == path
+            and (len(other) > len(path) or e["type"] not in _BRANCH_MISMATCH)
+            for e, other in zip(errors, paths, strict=True)
+        ):
+            continue  # a union branch the value was not meant for; another error says more
         line, where = _format_one(error, raw, marks, root)
         found.setdefault(line, _line_number(where))
     lines = sorted(found, key=found.__getitem__)
     if len(lines) > MAX_ERRORS:
         lines = [*lines[:MAX_ERRORS], f"... and {len(lines) - MAX_ERRORS} more"]
     return "\n".join(lines)
+
+
+# Errors of a union branch whose type the value does not have (e.g. `auto` for a mapping).
+_BRANCH_MISMATCH = {
+    "literal_error",
+    "string_type",
+    "float_type",
+    "int_type",
+    "bool_type",
+    "dict_type",
+    "list_type",
+    "model_type",
+    "model_attributes_type",
+    "none_required",
+}
 
 
 def _format_one(error: dict, raw: Any, marks: Marks, root: type) -> tuple[str, str]:
@@ -213,7 +236,10 @@ def _walk(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any]:
     annotation: Any = root
     owner: Any = None
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and (part in node or i == len(loc) - 1):
+        last_field = i == len(loc) - 1 and (
+            typing.get_origin(annotation) is dict or part in _fields_of(annotation, node)
+        )
+        if isinstance(node, dict) and (part in node or last_field):
             if typing.get_origin(annotation) is dict:  # free keys, e.g. a sweep's parameters
                 owner, annotation = None, typing.get_args(annotation)[1]
             else:
@@ -225,6 +251,12 @@ def _walk(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any]:
             node = node[part]
             path.append(part)
     return tuple(path), owner
+
+
+def _fields_of(annotation: Any, node: Any) -> Any:
+    """Field names of the model `annotation` selects for `node` (a missing key is one of them;
+    pydantic's union-branch segments, such as `literal['auto']` or a tag value, are not)."""
+    return getattr(_member(annotation, node), "model_fields", {})
 
 
 def _field_annotation(model: Any, key: Any) -> Any:
