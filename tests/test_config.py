@@ -443,3 +443,48 @@ def test_set_digit_keys_of_a_mapping(tmp_path):
     base = BASE + "loss: {name: cross_entropy, class_weights: {'0': 1.0}}\n"
     config = load_config(write(tmp_path, base), parse_set_options(["loss.class_weights.1=2.5"]))
     assert config.loss.class_weights == {"0": 1.0, "1": 2.5}
+
+
+# --- union fields: one message, about the branch the value was meant for ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "needle", "at"),
+    [
+        (
+            BASE + "loss: {name: cross_entropy, label_smoothing: 2}\n",
+            "loss.label_smoothing:",
+            "less than 1",
+            "loss:",
+        ),
+        (
+            BASE + "model:\n  output: {activation: relu6}\n",
+            "model.output.activation:",
+            "'relu'",
+            "relu6",
+        ),
+        (
+            BASE + "model:\n  layers:\n    - {type: activation, name: relu, alpha: 0.1}\n",
+            "model.layers[0]:",
+            "'alpha'",
+            "alpha",
+        ),
+        (BASE + "  validation: 0\n", "data.validation:", "greater than 0", "validation"),
+        (
+            BASE + "training:\n  early_stopping: {patience: 0}\n",
+            "training.early_stopping.patience:",
+            "greater than or equal to 1",
+            "patience",
+        ),
+    ],
+)
+def test_union_errors_name_the_real_problem_once(tmp_path, text, start, needle, at):
+    config = write(tmp_path, text)
+    message = config_error(config)
+    assert "\n" not in message, message
+    assert message.startswith(start), message
+    assert needle in message
+    for internal in ("literal[", "tagged-union", "constrained-", "function-"):
+        assert internal not in message
+    line = mark(config, at).split(":")[1]
+    assert f"{config.name}:{line}:" in message
