@@ -238,6 +238,40 @@ def gradcheck(
     err.print(f"[green]ok[/green]: every relative error <= {TOLERANCE:g}", highlight=False)
 
 
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="The sweep file.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: sweeps/<name>); the same one resumes."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="A running Dask scheduler: its address or scheduler file (default: an "
+            "embedded cluster).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", help="Worker processes of the embedded cluster (default: cores)."
+        ),
+    ] = None,
+) -> None:
+    """Hyperparameter sweep: every trial is a training, run in parallel on Dask.
+
+    Example: nncli sweep configs/iris-sweep.yaml --workers 2
+    """
+    from nncli.sweep import report, run_sweep
+
+    result = run_sweep(sweep_file, out_dir, scheduler, workers, err)
+    report(result, err, out)
+    if result.signal is not None:
+        raise typer.Exit(128 + result.signal)
+
+
 def main() -> None:
     """Entry point: the one place where user errors turn into a message and an exit code."""
     try:
