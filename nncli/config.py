@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    field_validator,
     model_validator,
 )
 
@@ -488,6 +489,13 @@ class DataConfig(Strict):
         True, description="regression: standardize targets; predictions in original units"
     )
     delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+
+    @field_validator("target")
+    @classmethod
+    def _some_target(cls, value: str | list[str]) -> str | list[str]:
+        if not value:
+            raise ValueError("name the target column (or a list of at least one)")
+        return value
 
 
 LOSS_NAMES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
