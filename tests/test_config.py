@@ -488,3 +488,11 @@ def test_union_errors_name_the_real_problem_once(tmp_path, text, start, needle, 
         assert internal not in message
     line = mark(config, at).split(":")[1]
     assert f"{config.name}:{line}:" in message
+
+
+@pytest.mark.parametrize("target", ["[]", "''"])
+def test_target_must_name_a_column(tmp_path, target):
+    config = write(tmp_path, BASE.replace("target: y", f"target: {target}"))
+    message = config_error(config)
+    assert message.startswith("data.target:")
+    assert mark(config, "target").rsplit(":", 1)[0] in message
