@@ -387,7 +387,7 @@ class ConstantSchedule(ScheduleBase):
 
 
 class StepSchedule(ScheduleBase):
-    """lr * gamma ** (epochs // step_size)."""
+    """Multiply lr by gamma every step_size epochs (after the warm-up)."""
 
     type: Literal["step"] = Field(description="schedule")
     step_size: PositiveInt = Field(10, description="epochs between decays")
@@ -395,7 +395,7 @@ class StepSchedule(ScheduleBase):
 
 
 class ExponentialSchedule(ScheduleBase):
-    """lr * gamma ** epochs."""
+    """Multiply lr by gamma every epoch (after the warm-up)."""
 
     type: Literal["exponential"] = Field(description="schedule")
     gamma: PositiveFloat = Field(0.95, description="factor per epoch")
