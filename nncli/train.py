@@ -28,6 +28,7 @@ from nncli.checkpoint import SUFFIX, load_checkpoint, save_checkpoint
 from nncli.config import Config
 from nncli.config_load import dump_yaml, load_config, resolved_dict
 from nncli.data import Dataset, load_dataset
+from nncli.engine.base import flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
 from nncli.errors import ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
@@ -129,7 +130,8 @@ class Trainer:
         )
         self.head = build_head(self.out, self.class_weights)
         self.model = Model(config, self.network, self.head, prep, self.out)
-        self.params = self.network.parameters()
+        # Every weight and grad in one flat buffer: the optimizer's step is a few ufunc calls.
+        self.params = flatten_parameters(self.network)
         self.optimizer = build_optimizer(config)
         self.schedule = build_schedule(config)
         self.columns = self._columns()
@@ -255,10 +257,26 @@ class Trainer:
         return schedule.monitor if schedule is not None and schedule.type == "plateau" else ""
 
     def _train_epoch(self, epoch: int) -> tuple[dict[str, float] | None, list[dict]]:
+        """One pass over the shuffled training rows with the engine's fast paths on: training
+        passes write into arrays kept from the last batch, and the first layer skips the
+        gradient of the input (data nobody reads). Off again afterwards, so validation,
+        the returned model and `nncli gradcheck` see a plain network."""
+        self._fast_paths(True)
+        try:
+            return self._train_batches(epoch)
+        finally:
+            self._fast_paths(False)
+
+    def _fast_paths(self, on: bool) -> None:
+        self.network.set_reuse(on)
+        self.network.first_layer().input_grad = not on
+
+    def _train_batches(self, epoch: int) -> tuple[dict[str, float] | None, list[dict]]:
         x, y = self.data.train.x, self.data.train.y
         n = len(x)
         batch_size = self.config.training.batch_size
         order = self.rngs["shuffle"].permutation(n) if self.config.training.shuffle else None
+        batch = np.empty((min(batch_size, n), *x.shape[1:]), x.dtype)  # shuffled rows go here
         n_batches = math.ceil(n / batch_size)
         monitor = GradientMonitor(self.params, GRADIENT_SAMPLES, n_batches)
         clip = self.config.training.grad_clip
@@ -271,8 +289,8 @@ class Trainer:
             if order is None:
                 xb, yb = x[lo:hi], y[lo:hi]
             else:
-                idx = order[lo:hi]
-                xb, yb = x[idx], y[idx]
+                idx = order[lo:hi]  # a permutation's slice, so mode="clip" never clips
+                xb, yb = np.take(x, idx, axis=0, out=batch[: hi - lo], mode="clip"), y[idx]
             logits = self.network.forward(xb, True)
             loss, grad = self.head.loss_and_grad(logits, yb)
             if not math.isfinite(loss):

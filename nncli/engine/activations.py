@@ -137,11 +137,12 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._mask = x > 0
-        return np.maximum(x, 0)
+        self._mask = np.greater(x, 0, out=self._out("mask", x.shape, np.dtype(bool), training))
+        return np.maximum(x, 0, out=self._out("out", x.shape, x.dtype, training))
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * self._mask
+        grad_in = self._out("grad_in", grad_out.shape, grad_out.dtype, True)
+        return np.multiply(grad_out, self._mask, out=grad_in)
 
 
 class LeakyReLU(Activation):

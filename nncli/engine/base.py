@@ -25,9 +25,17 @@ class Layer:
     backward) and `buffers` (saved but not trained). `decay_keys` names the params that
     weight decay applies to. Composites list their sub-layers in `children` as (name, layer);
     an empty name flattens the child's entries into the parent's prefix.
+
+    Two switches for a training loop that owns the network (the Trainer sets them; both are
+    off by default, so a layer used on its own behaves as plain NumPy code):
+    `reuse` lets training forwards and backwards write into arrays kept from the previous
+    batch instead of new ones (see `_out`), and `input_grad = False` tells a layer nobody
+    reads the gradient backward returns (the network input is data), so it may skip it.
     """
 
     decay_keys: frozenset[str] = frozenset()
+    reuse: bool = False
+    input_grad: bool = True
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -44,6 +52,27 @@ class Layer:
     def output_width(self, input_width: int) -> int:
         """Width of this layer's output for a given input width (shape-preserving by default)."""
         return input_width
+
+    def _out(self, key: str, shape: tuple[int, ...], dtype: np.dtype, keep: bool) -> np.ndarray:
+        """An uninitialized array to write a result into: new, or with `keep` and `reuse` on,
+        the first rows of an array kept under `key` from the last batch (regrown when the
+        batch is larger or the dtype changes). Callers pass keep=False for results someone
+        may hold past the next call (inference), so those never alias.
+        """
+        if not (keep and self.reuse):
+            return np.empty(shape, dtype)
+        kept = self.__dict__.setdefault("_kept", {})
+        buf = kept.get(key)
+        if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or len(buf) < shape[0]:
+            buf = kept[key] = np.empty(shape, dtype)
+        return buf[: shape[0]]
+
+    def set_reuse(self, on: bool) -> None:
+        """Switch buffer reuse for this layer and every layer below it (off frees the arrays)."""
+        for _, layer in self._walk(""):
+            layer.reuse = on
+            if not on:
+                layer.__dict__.pop("_kept", None)
 
     def _walk(self, prefix: str) -> Iterator[tuple[str, Layer]]:
         yield prefix, self
@@ -87,16 +116,78 @@ class Sequential(Layer):
             x = layer.forward(x, training)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         for _, layer in reversed(self.children):
             grad_out = layer.backward(grad_out)
-        return grad_out
+        return grad_out  # None when the first layer was told input_grad = False
 
     def output_width(self, input_width: int) -> int:
         for _, layer in self.children:
             input_width = layer.output_width(input_width)
         return input_width
 
+    def first_layer(self) -> Layer:
+        """The layer that sees this sequence's input, looking inside (possibly empty) nested
+        Sequentials; the sequence itself when it holds no other layer."""
+        leaves = (layer for _, layer in self._walk("") if not isinstance(layer, Sequential))
+        return next(leaves, self)
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for _, layer in self.children)
         return f"Sequential({inner})"
+
+
+class FlatParams(list[Param]):
+    """A network's Params whose values and grads are views into one flat array each.
+
+    Weight-decayed params are laid out first, so `values[:n_decay]` is every decayed value:
+    an optimizer updates the whole network with a few ufunc calls on one or two segments
+    instead of a dozen calls per parameter. `slices[i]` is where the i-th Param lives.
+    """
+
+    def __init__(
+        self,
+        params: list[Param],
+        values: np.ndarray,
+        grads: np.ndarray,
+        n_decay: int,
+        slices: list[slice],
+    ) -> None:
+        super().__init__(params)
+        self.values = values
+        self.grads = grads
+        self.n_decay = n_decay
+        self.slices = slices
+
+
+def flatten_parameters(root: Layer) -> list[Param]:
+    """Move every trainable array of `root` (and its grad) into one flat buffer, in place.
+
+    Layers keep views, so forward/backward and state_dict see the same numbers as before;
+    anything holding the old arrays must fetch them again. Mixed dtypes (or no params)
+    leave the network as it is and return the plain parameter list.
+    """
+    params = root.parameters()
+    dtypes = {p.value.dtype for p in params}
+    if len(dtypes) != 1:
+        return params
+    dtype = dtypes.pop()
+    order = [p for p in params if p.decay] + [p for p in params if not p.decay]
+    total = sum(p.value.size for p in order)
+    values, grads = np.empty(total, dtype), np.zeros(total, dtype)
+    where: dict[str, slice] = {}
+    start = 0
+    for p in order:
+        where[p.name] = slice(start, start + p.value.size)
+        start += p.value.size
+    for prefix, layer in root._walk(""):
+        for key in list(layer.params):
+            sl = where[prefix + key]
+            shape = layer.params[key].shape
+            values[sl] = layer.params[key].reshape(-1)
+            grads[sl] = layer.grads[key].reshape(-1)
+            layer.params[key] = values[sl].reshape(shape)
+            layer.grads[key] = grads[sl].reshape(shape)
+    fresh = root.parameters()
+    n_decay = sum(p.value.size for p in fresh if p.decay)
+    return FlatParams(fresh, values, grads, n_decay, [where[p.name] for p in fresh])

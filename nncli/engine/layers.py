@@ -25,15 +25,22 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._x = x
-        out = x @ self.params["weight"]
+        weight = self.params["weight"]
+        out = self._out("out", (len(x), weight.shape[1]), np.result_type(x, weight), training)
+        np.matmul(x, weight, out=out)
         out += self.params["bias"]
         return out
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         # grad_out is already a batch mean (the Head divides by n), so no 1/n here.
         np.matmul(self._x.T, grad_out, out=self.grads["weight"])
         np.sum(grad_out, axis=0, out=self.grads["bias"])
-        return grad_out @ self.params["weight"].T
+        if not self.input_grad:
+            return None  # the first layer of a network: x @ W's largest matmul, unread
+        weight = self.params["weight"]
+        dtype = np.result_type(grad_out, weight)
+        grad_in = self._out("grad_in", (len(grad_out), weight.shape[0]), dtype, True)
+        return np.matmul(grad_out, weight.T, out=grad_in)
 
     def output_width(self, input_width: int) -> int:
         return self.params["weight"].shape[1]

@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 
-from nncli.engine.base import Param
+from nncli.engine.base import FlatParams, Param
+
+# Elements per block of the flat path: every array a block touches stays in L2 together.
+_BLOCK = 1 << 17
 
 
 def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
@@ -25,11 +28,14 @@ class Optimizer:
     `decay=True` (dense weights). Update arithmetic runs in place on preallocated buffers.
     """
 
+    weight_decay = 0.0
+
     def __init__(self, lr: float) -> None:
         self.lr = _check("lr", lr, 0.0)
         self.t = 0
         self._state: dict[str, np.ndarray] = {}
         self._scratch: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._plan: tuple | None = None  # the flat path's blocks (see _flat_plan)
         self._check_on_step = False  # set by load_state_dict: validate before the first update
 
     def state_kinds(self) -> tuple[str, ...]:
@@ -37,16 +43,38 @@ class Optimizer:
         return ()
 
     def step(self, params: list[Param]) -> None:
-        """Apply one update to every param's value in place, reading param.grad."""
+        """Apply one update to every param's value in place, reading param.grad.
+
+        Params from `flatten_parameters` (a FlatParams) are updated a segment at a time on
+        their flat buffers; the arithmetic is the same elementwise sequence either way.
+        """
         if self._check_on_step:
             self._check_against(self._state, self.t, params)
             self._check_on_step = False
         resumed = self.t > 0
         self.t += 1
+        if isinstance(params, FlatParams):
+            for value, grad, decay, state, work, tmp in self._flat_plan(params, resumed):
+                self._apply(value, grad, decay, state, work, tmp)
+            return
+        kinds = self.state_kinds()
         for p in params:
-            self._update(p, resumed)
+            state = {kind: self._buffer(kind, p, resumed) for kind in kinds}
+            work, tmp = self._scratch_for(p)
+            self._apply(p.value, p.grad, p.decay, state, work, tmp)
 
-    def _update(self, p: Param, resumed: bool) -> None:
+    def _apply(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        decay: bool,
+        state: dict[str, np.ndarray],
+        work: np.ndarray,
+        tmp: np.ndarray,
+    ) -> None:
+        """Update `value` in place from `grad`; `state` holds this slice's arrays by kind,
+        `work` and `tmp` are scratch of the same shape. Elementwise only, so any slicing of
+        the parameters into blocks gives the same numbers."""
         raise NotImplementedError
 
     def _buffer(self, kind: str, p: Param, resumed: bool) -> np.ndarray:
@@ -72,13 +100,40 @@ class Optimizer:
             pair = self._scratch[p.name] = (np.empty_like(p.value), np.empty_like(p.value))
         return pair
 
-    @staticmethod
-    def _decayed_grad(p: Param, weight_decay: float, out: np.ndarray) -> np.ndarray:
+    def _flat_plan(self, params: FlatParams, resumed: bool) -> list[tuple]:
+        """(value, grad, decay, state, work, tmp) blocks covering the flat buffers.
+
+        State lives in flat arrays too, and `_state["<kind>/<name>"]` are views into them, so
+        state_dict and checkpoints see the usual per-parameter arrays. Rebuilt (copying the
+        current state in) when the params or the state dict were replaced (load_state_dict).
+        """
+        plan = self._plan
+        if plan is not None and plan[0] is params.values and plan[1] is self._state:
+            return plan[2]
+        values, grads = params.values, params.grads
+        flat = {kind: np.zeros_like(values) for kind in self.state_kinds()}
+        for p, sl in zip(params, params.slices, strict=True):
+            for kind, array in flat.items():
+                array[sl] = self._buffer(kind, p, resumed).reshape(-1)
+                self._state[f"{kind}/{p.name}"] = array[sl].reshape(p.value.shape)
+        work, tmp = np.empty_like(values), np.empty_like(values)
+        blocks = []
+        for lo, hi, decay in ((0, params.n_decay, True), (params.n_decay, len(values), False)):
+            for start in range(lo, hi, _BLOCK):
+                sl = slice(start, min(hi, start + _BLOCK))
+                state = {kind: array[sl] for kind, array in flat.items()}
+                blocks.append((values[sl], grads[sl], decay, state, work[sl], tmp[sl]))
+        self._plan = (values, self._state, blocks)
+        return blocks
+
+    def _decayed_grad(
+        self, value: np.ndarray, grad: np.ndarray, decay: bool, out: np.ndarray
+    ) -> np.ndarray:
         """grad + wd * value (L2 as torch adds it) in `out`, or the grad itself without decay."""
-        if weight_decay == 0.0 or not p.decay:
-            return p.grad
-        np.multiply(p.value, weight_decay, out=out)
-        out += p.grad
+        if self.weight_decay == 0.0 or not decay:
+            return grad
+        np.multiply(value, self.weight_decay, out=out)
+        out += grad
         return out
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, float | int]]:
@@ -153,12 +208,19 @@ class SGD(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("momentum",) if self.momentum else ()
 
-    def _update(self, p: Param, resumed: bool) -> None:
-        work, tmp = self._scratch_for(p)
-        g = self._decayed_grad(p, self.weight_decay, work)
+    def _apply(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        decay: bool,
+        state: dict[str, np.ndarray],
+        work: np.ndarray,
+        tmp: np.ndarray,
+    ) -> None:
+        g = self._decayed_grad(value, grad, decay, work)
         if self.momentum:
             # buf = momentum * buf + g; starting from zeros this equals torch's buf = g.clone().
-            buf = self._buffer("momentum", p, resumed)
+            buf = state["momentum"]
             buf *= self.momentum
             buf += g
             if self.nesterov:
@@ -168,7 +230,7 @@ class SGD(Optimizer):
             else:
                 g = buf
         np.multiply(g, self.lr, out=work)
-        p.value -= work
+        value -= work
 
 
 class Adam(Optimizer):
@@ -194,16 +256,22 @@ class Adam(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("m", "v")
 
-    def _update(self, p: Param, resumed: bool) -> None:
-        work, tmp = self._scratch_for(p)
+    def _apply(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        decay: bool,
+        state: dict[str, np.ndarray],
+        work: np.ndarray,
+        tmp: np.ndarray,
+    ) -> None:
         if self.decoupled:
-            if self.weight_decay and p.decay:
-                p.value *= 1.0 - self.lr * self.weight_decay
-            g = p.grad
+            if self.weight_decay and decay:
+                value *= 1.0 - self.lr * self.weight_decay
+            g = grad
         else:
-            g = self._decayed_grad(p, self.weight_decay, work)
-        m = self._buffer("m", p, resumed)
-        v = self._buffer("v", p, resumed)
+            g = self._decayed_grad(value, grad, decay, work)
+        m, v = state["m"], state["v"]
         # m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
         m *= self.beta1
         np.multiply(g, 1.0 - self.beta1, out=tmp)
@@ -212,14 +280,14 @@ class Adam(Optimizer):
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.beta2
         v += tmp
-        # value -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)   (eps outside the sqrt)
-        step_size = self.lr / (1.0 - self.beta1**self.t)
+        # value -= lr/(1-b1^t) * m / (sqrt(v)/c + eps) with c = sqrt(1-b2^t) (eps outside the
+        # sqrt), computed as (lr*c/(1-b1^t)) * m / (sqrt(v) + eps*c): one pass fewer.
+        c = math.sqrt(1.0 - self.beta2**self.t)
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - self.beta2**self.t)
-        tmp += self.eps
+        tmp += self.eps * c
         np.divide(m, tmp, out=tmp)
-        tmp *= step_size
-        p.value -= tmp
+        tmp *= self.lr * c / (1.0 - self.beta1**self.t)
+        value -= tmp
 
 
 class AdamW(Adam):
@@ -249,10 +317,17 @@ class RMSprop(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("square_avg", "momentum") if self.momentum else ("square_avg",)
 
-    def _update(self, p: Param, resumed: bool) -> None:
-        work, tmp = self._scratch_for(p)
-        g = self._decayed_grad(p, self.weight_decay, work)
-        sq = self._buffer("square_avg", p, resumed)
+    def _apply(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        decay: bool,
+        state: dict[str, np.ndarray],
+        work: np.ndarray,
+        tmp: np.ndarray,
+    ) -> None:
+        g = self._decayed_grad(value, grad, decay, work)
+        sq = state["square_avg"]
         # sq = rho*sq + (1-rho)*g*g;  step = g / (sqrt(sq) + eps)
         sq *= self.rho
         np.multiply(g, g, out=tmp)
@@ -263,13 +338,13 @@ class RMSprop(Optimizer):
         np.divide(g, tmp, out=tmp)
         if self.momentum:
             # torch starts this buffer at zeros: buf = momentum*buf + g/avg.
-            buf = self._buffer("momentum", p, resumed)
+            buf = state["momentum"]
             buf *= self.momentum
             buf += tmp
             np.multiply(buf, self.lr, out=tmp)
         else:
             tmp *= self.lr
-        p.value -= tmp
+        value -= tmp
 
 
 class Adagrad(Optimizer):
@@ -283,10 +358,17 @@ class Adagrad(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("sum",)
 
-    def _update(self, p: Param, resumed: bool) -> None:
-        work, tmp = self._scratch_for(p)
-        g = self._decayed_grad(p, self.weight_decay, work)
-        total = self._buffer("sum", p, resumed)
+    def _apply(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        decay: bool,
+        state: dict[str, np.ndarray],
+        work: np.ndarray,
+        tmp: np.ndarray,
+    ) -> None:
+        g = self._decayed_grad(value, grad, decay, work)
+        total = state["sum"]
         # sum += g*g;  value -= lr * g / (sqrt(sum) + eps)
         np.multiply(g, g, out=tmp)
         total += tmp
@@ -294,7 +376,7 @@ class Adagrad(Optimizer):
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
-        p.value -= tmp
+        value -= tmp
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
