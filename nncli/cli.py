@@ -67,14 +67,36 @@ def train(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue the run in this folder.")
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and the run folder.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also print the architecture and gradient norms per epoch."
+        ),
+    ] = False,
 ) -> None:
     """Train a network; writes runs/<name>/<stamp>/ with metrics and checkpoints.
 
     Example: nncli train configs/iris.yaml --set optimizer.lr=0.01
     """
-    from nncli.train import train as run_training
+    from nncli.train import Trainer
 
-    result = run_training(config, parse_set_options(set_ or []), run_dir, resume, err)
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other")
+    trainer = Trainer(
+        load_config(config, parse_set_options(set_ or [])),
+        Console(stderr=True, quiet=True) if quiet else err,
+    )
+    if verbose:
+        from nncli.architecture import trainer_table
+
+        trainer.verbose = True
+        err.print(trainer_table(trainer))
+    result = trainer.run(run_dir, resume)
+    if quiet:
+        err.print(f"run folder: {result.run_dir}", highlight=False)
     if result.stop_reason == "interrupted":
         err.print(f"interrupted; continue with: nncli train {config} --resume {result.run_dir}")
         raise typer.Exit(128 + (result.summary.get("signal") or signal.SIGINT))
@@ -85,13 +107,125 @@ def validate(
     config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
     set_: SetOption = None,
 ) -> None:
-    """Check a config and print it with every default filled in (YAML on stdout).
+    """Check a config and print it with every default filled in (YAML on stdout), and the
+    network's architecture on stderr: each layer, its output width and parameter count.
+
+    The check reads the data, as training would: a missing or bad CSV is an error (exit 1).
 
     Example: nncli validate configs/iris.yaml > resolved.yaml
     """
+    from nncli.architecture import describe_network
+
     resolved = load_config(config, parse_set_options(set_ or []))
+    table = describe_network(resolved)
     sys.stdout.write(dump_yaml(resolved))
+    sys.stdout.flush()
+    err.print(table)
     err.print(f"[green]ok[/green]: {config} is a valid config", highlight=False)
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Writes NAME.yaml in the current folder.")] = "config",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Fill the config from this training CSV.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The column of --data to predict.")
+    ] = None,
+) -> None:
+    """Write a commented starter config (never over an existing file).
+
+    Without --data it trains on the bundled iris data set (in an nncli checkout); with --data
+    and --target it fills the data section, the task and the network's size from your CSV.
+
+    Example: nncli init iris && nncli train iris.yaml
+
+    Example: nncli init houses --data data/train.csv --target price
+    """
+    from nncli.starter import write_starter
+
+    path, note = write_starter(name, data, target)
+    err.print(f"wrote {path}: {note}", highlight=False)
+    err.print(f"next: nncli validate {path}; nncli train {path}", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the config on stdout, for editor completion and checking.
+
+    Example: nncli schema > nncli.schema.json, then begin a config with the line
+    # yaml-language-server: $schema=nncli.schema.json
+    """
+    from nncli.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+@app.command()
+def runs(
+    root: Annotated[Path, typer.Argument(help="Where to look for run folders.")] = Path("runs"),
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="date, name, epochs, a metrics.csv column at the best epoch (val_loss, "
+            "val_accuracy: best first) or test_<metric>.",
+        ),
+    ] = "date",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list on stdout instead.")
+    ] = False,
+) -> None:
+    """Table of the runs under a folder: name, date, epochs, stop reason, best value, test metric.
+
+    Example: nncli runs --sort val_loss
+    """
+    from nncli.history import find_runs, runs_table, sort_runs
+
+    found, notes = find_runs(root)
+    for note in notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    found = sort_runs(found, sort) if found else []
+    if as_json:
+        sys.stdout.write(json.dumps([run.to_json() for run in found], indent=2) + "\n")
+    elif found:
+        out.print(runs_table(found, sort, Path.cwd()))
+    else:
+        err.print(f"no runs under {root}", highlight=False)
+
+
+@app.command()
+def plot(
+    run: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN...", help="Run folders, or folders of runs.", show_default=False
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
+        "curves.png"
+    ),
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Second panel: a metrics.csv column (default: val_accuracy or val_r2).",
+        ),
+    ] = None,
+) -> None:
+    """Loss curves (train and validation) and a metric of one or several runs, in one PNG.
+
+    Needs matplotlib: pip install 'nncli[plot]'.
+
+    Example: nncli plot runs/iris/20260101-120000 runs/iris/20260101-130000 -o iris.png
+    """
+    from nncli.history import collect_runs
+    from nncli.plots import plot_runs
+
+    found = collect_runs(run)
+    plot_runs(found, output, metric)
+    err.print(f"wrote {output} ({len(found)} run{'s' * (len(found) != 1)})", highlight=False)
 
 
 @app.command()

@@ -34,6 +34,7 @@ from nncli.errors import ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
 from nncli.metrics import metric_mode
 from nncli.model import Model, load_arrays
+from nncli.plots import loss_chart_file
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
 
 STREAMS = ("split", "init", "shuffle", "dropout")
@@ -102,6 +103,8 @@ def generators(seed: int) -> dict[str, np.random.Generator]:
 
 
 class Trainer:
+    verbose = False  # --verbose: also one line of per-layer gradient norms per epoch
+
     def __init__(self, config: Config, console: Console, data: Dataset | None = None) -> None:
         """`data` replaces reading config.data (benchmarks and in-memory arrays); its arrays
         must already be preprocessed, in the training dtype."""
@@ -241,6 +244,9 @@ class Trainer:
             if every and epoch % every == 0:
                 self._save(folder, f"epoch-{epoch:04d}")
             printer.row({"epoch": epoch, **row, "_best": improved})
+            if self.verbose:
+                norms = ", ".join(f"{r['layer']} {r['grad_norm']:.2e}" for r in grad_rows)
+                self.console.print(f"  gradient norms: {norms}", highlight=False, soft_wrap=True)
             for kind, message in health_warnings(grad_rows):
                 if kind not in warned:
                     warned.add(kind)
@@ -446,6 +452,8 @@ class Trainer:
         if "test_metrics" in summary:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
             self.console.print(f"test: {shown}", highlight=False, soft_wrap=True)
+        for line in loss_chart_file(folder / "metrics.csv", self.console.encoding):
+            self.console.print(line, highlight=False, soft_wrap=True)
         self.console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
 
     def _describe(self) -> str:
