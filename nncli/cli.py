@@ -107,10 +107,11 @@ def validate(
     config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
     set_: SetOption = None,
 ) -> None:
-    """Check a config and print it with every default filled in (YAML on stdout), and the
-    network's architecture on stderr: each layer, its output width and parameter count.
+    """Check a config: print it resolved (YAML, stdout) and the network's layers (stderr).
 
-    The check reads the data, as training would: a missing or bad CSV is an error (exit 1).
+    Every default is filled in. The architecture table lists each layer by its state_dict
+    name with its output width and parameter count. The check reads the data, as training
+    would, so a missing or bad CSV is an error (exit 1).
 
     Example: nncli validate configs/iris.yaml > resolved.yaml
     """
