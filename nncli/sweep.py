@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nncli import __version__
 from nncli.config_load import resolved_dict
 from nncli.errors import NncliError
-from nncli.runs import safe_name
+from nncli.runs import safe_name, write_json
 from nncli.sweep_config import Run, Sweep, load_sweep
 from nncli.sweep_report import RUNS, Ledger, Ranked, rank, ranking_table, write_best
 from nncli.sweep_worker import BLAS_ENV, pin_blas_threads, run_trial, worker_info
@@ -70,7 +70,7 @@ def run_sweep(
         with _interruptible() as caught:
             try:
                 with _dask_client(scheduler, n_workers) as client:
-                    _check_workers(client)
+                    write_json(out / "workers.json", _check_workers(client))
                     _run(client, sweep, ledger, todo, console)
             except KeyboardInterrupt:
                 received = caught.get("signal", signal.SIGINT)
@@ -178,8 +178,11 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_workers(client: Any) -> None:
-    """Every worker imports the same nncli; then each pins its BLAS to one thread."""
+def _check_workers(client: Any) -> dict[str, Any]:
+    """Every worker imports the same nncli; then each pins its BLAS to one thread.
+
+    Returns each worker's versions and the BLAS threads it started with (for workers.json).
+    """
     try:
         infos = client.run(worker_info)
     except Exception as exc:  # whatever a broken worker raises, reported as one line
@@ -194,6 +197,7 @@ def _check_workers(client: Any) -> None:
                 "install the same version everywhere"
             )
     client.run(pin_blas_threads)  # for workers whose BLAS started with more threads
+    return infos
 
 
 def _run(client: Any, sweep: Sweep, ledger: Ledger, todo: list[Run], console: Console) -> None:

@@ -6,6 +6,7 @@ import copy
 import difflib
 import itertools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -168,7 +169,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, raw, marks, SweepFile)) from None
+        raise ConfigError(_without_echoes(format_errors(exc, raw, marks, SweepFile))) from None
     _check_method(spec, marks)
     mode = metric_mode(spec.metric) if spec.mode == "auto" else spec.mode
     base = (path.parent / spec.config).resolve()
@@ -197,6 +198,14 @@ def load_sweep(path: str | Path) -> Sweep:
         parameters=list(spec.parameters),
         runs=runs,
     )
+
+
+def _without_echoes(message: str) -> str:
+    """Drop "K: required key is missing" when another line already says "did you mean 'K'"."""
+    lines = message.splitlines()
+    meant = set(re.findall(r"did you mean '([^']+)'", message))
+    kept = [line for line in lines if line.split(": required key is missing")[0] not in meant]
+    return "\n".join(kept)
 
 
 def _check_method(spec: SweepFile, marks: Marks) -> None:

@@ -23,10 +23,10 @@ RUNS = "runs"  # the run folders, inside the sweep's output folder
 TABLE_ROWS = 20
 
 
-def cell(value: Any) -> str:
+def cell(value: Any, none: str = "") -> str:
     """A CSV cell: text as is, numbers as Python writes them, lists and mappings as JSON."""
     if value is None:
-        return ""
+        return none
     if isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
@@ -60,7 +60,7 @@ class Ledger:
         self.rows: dict[tuple[int, int], dict[str, str]] = {}
         for run in sweep.runs:
             row = {c: "" for c in self.columns}
-            row.update({k: cell(v) for k, v in run.params.items()})
+            row.update({k: cell(v, "null") for k, v in run.params.items()})
             row.update(trial=str(run.trial), seed=str(run.seed), status="pending")
             row["run_dir"] = f"{RUNS}/{run.folder}"
             self.rows[(run.trial, run.seed)] = row
@@ -187,7 +187,7 @@ def rank(sweep: Sweep, ledger: Ledger) -> list[Ranked]:
 def write_best(out: Path, sweep: Sweep, best: Ranked) -> Path:
     """best.yaml: the resolved config of the best trial (its best seed), ready for `train`."""
     assert best.best_run is not None
-    shown = ", ".join(f"{k}={cell(v)}" for k, v in best.params.items())
+    shown = ", ".join(f"{k}={cell(v, 'null')}" for k, v in best.params.items())
     header = (
         f"# best trial {best.trial} of sweep {sweep.name}: {sweep.metric} {best.mean:.6g} "
         f"(mean over {len(best.values)} of {best.seeds} seeds, {sweep.mode} is better)\n"
@@ -207,14 +207,14 @@ def ranking_table(sweep: Sweep, ranked: list[Ranked], ledger: Ledger) -> Table:
     table.add_column("trial", justify="right")
     for name in sweep.parameters:
         table.add_column(name, justify="right", overflow="fold")
-    table.add_column(sweep.metric, justify="right", overflow="fold")
+    table.add_column(sweep.metric, justify="right", overflow="fold", min_width=9)
     if len(sweep.seeds) > 1:
         table.add_column("± std", justify="right")
     table.add_column("seeds ok", justify="right")
     table.add_column("best epoch", justify="right")
     for place, entry in enumerate(ranked[:TABLE_ROWS], start=1):
         cells = [str(place) if entry.values else "-", str(entry.trial)]
-        cells += [cell(entry.params[name]) for name in sweep.parameters]
+        cells += [cell(entry.params[name], "null") for name in sweep.parameters]
         cells.append(f"{entry.mean:.4f}" if entry.values else _status_of(entry, ledger))
         if len(sweep.seeds) > 1:
             cells.append(f"{entry.std:.4f}" if len(entry.values) > 1 else "-")
