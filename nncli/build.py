@@ -177,3 +177,32 @@ class _NetworkBuilder:
                 projection = self.dense(width, out_width, _spec_dict(self.model.init))
             return Residual(body, projection), out_width
         raise AssertionError(f"unhandled layer spec {spec!r}")
+
+
+def count_state(config: C.Config, n_inputs: int, n_outputs: int) -> int:
+    """How many numbers build_network's state_arrays hold (parameters and buffers), without
+    building: a checkpoint whose config claims a huge network is refused before allocating.
+    Mirrors _NetworkBuilder; a test keeps the two equal.
+    """
+
+    def sequence(specs: list[Any], width: int) -> tuple[int, int]:
+        total = 0
+        for spec in specs:
+            n, width = entry(spec, width)
+            total += n
+        return total, width
+
+    def entry(spec: Any, width: int) -> tuple[int, int]:
+        if isinstance(spec, C.DenseLayer):
+            return width * spec.units + spec.units, spec.units
+        if isinstance(spec, C.BatchNormLayer):
+            return 4 * width, width  # gamma, beta, running mean and variance
+        if isinstance(spec, C.LayerNormLayer):
+            return 2 * width, width
+        if isinstance(spec, C.ResidualLayer):
+            n, out = sequence(spec.layers, width)
+            return n + (width * out + out if out != width else 0), out
+        return 0, width
+
+    total, width = sequence(config.model.layers, n_inputs)
+    return total + width * n_outputs + n_outputs

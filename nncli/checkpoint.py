@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -18,6 +20,27 @@ FORMAT = "nncli-checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
 SUFFIX = ".npz"
+GROUPS = ("params", "optim", "prep", "head")  # every array is `<group>/<name>`
+TEMP_SUFFIX = ".tmp"  # atomic writes go through `.<stem>-<random>.tmp` in the same folder
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,  # includes UnicodeDecodeError of a member name
+    NotImplementedError,  # an unsupported zip feature
+    RuntimeError,  # an encrypted member
+)
+
+
+def _default_file_mode() -> int:
+    """0o666 minus the umask: what a plain open() would give (mkstemp gives 0o600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
 
 
 @dataclass
@@ -33,25 +56,18 @@ class Checkpoint:
         return {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
 
-def save_checkpoint(
-    path: Path, meta: dict[str, Any], groups: dict[str, dict[str, np.ndarray]]
-) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
-    A crash at any moment leaves either the old file or the new one, never a torn file.
+    A crash at any moment leaves either the old file or the new one, never a torn file;
+    a kill between the two can leave a `.<stem>-*.tmp` file, which nothing ever reads.
     """
-    arrays = {
-        f"{group}/{name}": np.ascontiguousarray(a)
-        for group, items in groups.items()
-        for name, a in items.items()
-    }
-    manifest = {**meta, "format": FORMAT, "version": VERSION, "arrays": sorted(arrays)}
-    arrays[META_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
+            os.fchmod(handle.fileno(), _FILE_MODE)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -59,6 +75,23 @@ def save_checkpoint(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def save_checkpoint(
+    path: Path, meta: dict[str, Any], groups: dict[str, dict[str, np.ndarray]]
+) -> None:
+    """One .npz with `<group>/<name>` arrays and the JSON manifest, written atomically."""
+    arrays = {
+        f"{group}/{name}": np.ascontiguousarray(a)
+        for group, items in groups.items()
+        for name, a in items.items()
+    }
+    for name, a in arrays.items():
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            raise ValueError(f"refusing to save the non-finite array {name!r} to {path}")
+    manifest = {**meta, "format": FORMAT, "version": VERSION, "arrays": sorted(arrays)}
+    arrays[META_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -74,6 +107,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def is_temp_file(path: Path) -> bool:
+    """A leftover of an interrupted atomic write (never a checkpoint)."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def remove_temp_files(folder: Path) -> list[Path]:
+    """Delete leftovers of interrupted writes in `folder`; returns what was removed."""
+    removed = []
+    for path in sorted(folder.glob(f".*{TEMP_SUFFIX}")):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def resolve_checkpoint_path(target: str | Path) -> Path:
     """A checkpoint file, or a run folder (then its best checkpoint, else its last)."""
     target = Path(target)
@@ -87,50 +135,102 @@ def resolve_checkpoint_path(target: str | Path) -> Path:
         )
     if not target.exists():
         raise CheckpointError(f"{target}: no such checkpoint file or run folder")
+    if is_temp_file(target):
+        raise CheckpointError(
+            f"{target}: a temporary file left by an interrupted save, not a checkpoint"
+        )
     return target
 
 
 def load_checkpoint(target: str | Path) -> Checkpoint:
     """Read and check a checkpoint; never unpickles, every failure is a CheckpointError."""
     path = resolve_checkpoint_path(target)
-    if not zipfile.is_zipfile(path):
-        # np.load would try pickle and advise allow_pickle=True: never tell a user that.
-        raise CheckpointError(f"{path}: not an nncli checkpoint (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: not a readable nncli checkpoint ({_short(exc)})") from None
+    arrays = _read_archive(path)
     meta_array = arrays.pop(META_KEY, None)
     if meta_array is None or meta_array.dtype != np.uint8 or meta_array.ndim != 1:
         raise CheckpointError(f"{path}: not an nncli checkpoint (no {META_KEY} manifest)")
     try:
         meta = json.loads(meta_array.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: damaged manifest ({_short(exc)})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path}: not an nncli checkpoint (format {meta.get('format')!r})"
-            if isinstance(meta, dict)
-            else f"{path}: damaged manifest"
-        )
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: damaged manifest (not a JSON object)")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an nncli checkpoint (format {meta.get('format')!r})")
     version = meta.get("version")
-    if not isinstance(version, int) or version > VERSION or version < 1:
+    if type(version) is not int or version > VERSION or version < 1:
         raise CheckpointError(
             f"{path}: checkpoint format version {version!r}; this nncli reads up to {VERSION}"
         )
     listed = meta.get("arrays")
-    if not isinstance(listed, list) or sorted(listed) != sorted(arrays):
-        extra = sorted(set(arrays) - set(listed or []))
-        missing = sorted(set(listed or []) - set(arrays))
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise CheckpointError(f"{path}: damaged manifest (no list of arrays)")
+    if sorted(listed) != sorted(arrays):
+        extra = sorted(set(arrays) - set(listed))
+        missing = sorted(set(listed) - set(arrays))
         raise CheckpointError(
             f"{path}: arrays do not match the manifest "
             f"(unexpected: {extra[:3]}, missing: {missing[:3]})"
         )
-    for name, array in arrays.items():
-        if array.dtype.kind not in "fiub":
-            raise CheckpointError(f"{path}: array {name!r} has unsupported dtype {array.dtype}")
+    for name in arrays:
+        group, _, rest = name.partition("/")
+        if group not in GROUPS or not rest:
+            raise CheckpointError(f"{path}: unexpected array {name!r}")
     return Checkpoint(meta=meta, arrays=arrays, path=path)
+
+
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
+    """The .npz members as arrays, read without np.load so that nothing is trusted blindly:
+    members must be stored (uncompressed) .npy files of plain numeric dtypes whose headers
+    match the bytes really present, so a hostile header cannot make us allocate memory.
+    """
+    if not zipfile.is_zipfile(path):
+        # np.load would try pickle and advise allow_pickle=True: never tell a user that.
+        raise CheckpointError(f"{path}: not an nncli checkpoint (not an .npz archive)")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if name == info.filename or name in arrays:
+                    raise CheckpointError(f"{path}: unexpected archive member {info.filename!r}")
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise CheckpointError(
+                        f"{path}: array {name!r} is compressed; nncli checkpoints are not"
+                    )
+                if info.file_size != info.compress_size or info.file_size > size:
+                    raise CheckpointError(f"{path}: array {name!r}: damaged archive entry")
+                with archive.open(info) as member:
+                    arrays[name] = _read_npy(member, info.file_size, f"{path}: array {name!r}")
+    except _ZIP_ERRORS as exc:
+        raise CheckpointError(f"{path}: not a readable nncli checkpoint ({_short(exc)})") from None
+    return arrays
+
+
+def _read_npy(member: IO[bytes], size: int, where: str) -> np.ndarray:
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise CheckpointError(f"{where}: unsupported .npy version {version}")
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise CheckpointError(f"{where}: unsupported dtype {dtype} (only plain numbers)")
+    if dtype.kind not in "fiub":
+        raise CheckpointError(f"{where}: unsupported dtype {dtype} (only plain numbers)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if member.tell() + nbytes != size:
+        raise CheckpointError(
+            f"{where}: its header claims shape {shape} ({nbytes} bytes), "
+            f"the file holds {size - member.tell()} bytes"
+        )
+    data = member.read(nbytes)
+    if len(data) != nbytes or member.read(1):  # reading to the end also checks the CRC
+        raise CheckpointError(f"{where}: truncated data")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return array.copy()
 
 
 def _short(exc: BaseException) -> str:

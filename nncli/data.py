@@ -158,32 +158,70 @@ class Preprocessor:
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Preprocessor:
-        """Inverse of to_state; a missing or mis-shaped entry is a CheckpointError."""
-        try:
-            prep = cls(
-                meta["features"],
-                meta["targets"],
-                meta["task"],
-                meta["classes"],
-                arrays["x_offset"],
-                arrays["x_scale"],
-                arrays.get("y_offset"),
-                arrays.get("y_scale"),
-                meta["dtype"],
-            )
-        except (KeyError, TypeError) as e:
-            raise CheckpointError(f"preprocessing state is incomplete: missing {e}") from None
-        f, k = len(prep.features), len(prep.targets)
+    def from_state(cls, meta: Any, arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """Inverse of to_state; anything missing, mistyped or mis-shaped is a CheckpointError
+        (a checkpoint may come from anyone: nothing here may fail later, at predict time).
+        """
+        if not isinstance(meta, dict):
+            raise CheckpointError("preprocessing state is not a mapping")
+        for key in ("features", "targets", "task", "classes", "dtype"):
+            if key not in meta:
+                raise CheckpointError(f"preprocessing state is incomplete: missing {key!r}")
+        task, dtype = meta["task"], meta["dtype"]
+        if task not in ("classification", "regression"):
+            raise CheckpointError(f"preprocessing state: unknown task {_clip(task)}")
+        if dtype not in ("float32", "float64"):
+            raise CheckpointError(f"preprocessing state: unsupported dtype {_clip(dtype)}")
+        features, targets = _names(meta, "features"), _names(meta, "targets")
+        classes = None if meta["classes"] is None else _names(meta, "classes")
+        if task == "classification" and (classes is None or len(classes) < 2 or len(targets) != 1):
+            raise CheckpointError("preprocessing state: classification needs 1 target, 2+ classes")
+        if task == "regression" and classes is not None:
+            raise CheckpointError("preprocessing state: a regression model has no classes")
+        f, k = len(features), len(targets)
         shapes = {"x_offset": f, "x_scale": f}
-        if prep.task == "regression":
+        if task == "regression":
             shapes |= {"y_offset": k, "y_scale": k}
+        unexpected = sorted(set(arrays) - set(shapes))
+        if unexpected:
+            raise CheckpointError(f"unexpected preprocessing array {unexpected[0]!r}")
         for name, n in shapes.items():
-            a = getattr(prep, name)
-            if a is None or a.shape != (n,):
-                got = None if a is None else a.shape
+            a = arrays.get(name)
+            got = None if a is None else a.shape
+            if got != (n,):
                 raise CheckpointError(f"preprocessing array {name!r}: expected ({n},), got {got}")
-        return prep
+            if not np.all(np.isfinite(a)) or (name.endswith("scale") and not np.all(a > 0)):
+                raise CheckpointError(f"preprocessing array {name!r} holds invalid values")
+        return cls(
+            features,
+            targets,
+            task,
+            classes,
+            arrays["x_offset"],
+            arrays["x_scale"],
+            arrays.get("y_offset"),
+            arrays.get("y_scale"),
+            dtype,
+        )
+
+
+def _names(meta: dict, key: str) -> list[str]:
+    value = meta[key]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise CheckpointError(
+            f"preprocessing state: {key!r} must be a list of distinct names, got {_clip(value)}"
+        )
+    return value
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) -> Dataset:

@@ -6,17 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from nncli.build import OutputInfo, build_head, build_network, output_info
+from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
 from nncli.checkpoint import Checkpoint, load_checkpoint
 from nncli.config import Config
 from nncli.data import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
-from nncli.errors import CheckpointError, DataError
+from nncli.errors import CheckpointError, ConfigError, DataError
 from nncli.metrics import classification_metrics, confusion_matrix, regression_metrics
 
 PREDICT_CHUNK = 8192
+SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arrays names them)
 
 
 class Model:
@@ -104,21 +106,65 @@ class Model:
 
 
 def model_from_checkpoint(ckpt: Checkpoint) -> Model:
-    """Rebuild the architecture from the stored config, then load every array strictly."""
+    """Rebuild the architecture from the stored config, then load every array strictly.
+
+    Everything a checkpoint says is checked before it is used, so a damaged or hostile file
+    gives one CheckpointError here and never a crash later in predict or evaluate.
+    """
+    where = ckpt.path
     try:
-        config = Config.model_validate(ckpt.meta["config"])
-        prep = Preprocessor.from_state(ckpt.meta["preprocessing"], ckpt.group("prep"))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{ckpt.path}: damaged manifest ({exc})") from None
+        config = Config.model_validate(ckpt.meta.get("config"))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "config"
+        raise CheckpointError(
+            f"{where}: damaged manifest: its config is invalid ({loc}: {first['msg']})"
+        ) from None
+    try:
+        prep = Preprocessor.from_state(ckpt.meta.get("preprocessing"), ckpt.group("prep"))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
     dtype = np.dtype(config.training.dtype)
+    if prep.dtype != dtype:
+        raise CheckpointError(f"{where}: preprocessing dtype {prep.dtype} != {dtype} of the config")
     n_classes = len(prep.classes or [])
-    out = output_info(config, prep.task, n_classes, len(prep.targets))
+    try:
+        out = output_info(config, prep.task, n_classes, len(prep.targets))
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: its config does not fit its data ({exc})") from None
+    params = ckpt.group("params")
+    expected = count_state(config, len(prep.features), out.n_outputs)
+    stored = sum(a.size for a in params.values())
+    if expected > stored + SLACK:  # checked before building, so nothing huge is allocated
+        raise CheckpointError(
+            f"{where}: weights do not match the architecture of its config "
+            f"({expected} numbers expected, {stored} stored)"
+        )
+    weights = _class_weights(ckpt, out, n_classes)
     rng = np.random.default_rng(0)  # weights are overwritten below
     network = build_network(config, len(prep.features), out, rng, rng, dtype)
-    weights = ckpt.group("head").get("class_weights")
     head = build_head(out, weights)
-    load_arrays(network, ckpt.group("params"), ckpt.path)
+    load_arrays(network, params, where)
     return Model(config, network, head, prep, out)
+
+
+def _class_weights(ckpt: Checkpoint, out: OutputInfo, n_classes: int) -> np.ndarray | None:
+    """The stored loss class weights: present exactly when the config asks for them."""
+    head = ckpt.group("head")
+    unexpected = sorted(set(head) - {"class_weights"})
+    if unexpected:
+        raise CheckpointError(f"{ckpt.path}: unexpected array 'head/{unexpected[0]}'")
+    weights = head.get("class_weights")
+    wanted = out.loss.get("class_weights") is not None
+    if weights is None:
+        if wanted:
+            raise CheckpointError(f"{ckpt.path}: the config's class weights are missing")
+        return None
+    if not wanted or weights.shape != (n_classes,):
+        raise CheckpointError(f"{ckpt.path}: class weights that do not fit the config")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise CheckpointError(f"{ckpt.path}: class weights must be finite and >= 0")
+    return weights.astype(np.float64)
 
 
 def load_arrays(network: Sequential, arrays: dict[str, np.ndarray], source: Path) -> None:
@@ -140,6 +186,8 @@ def load_arrays(network: Sequential, arrays: dict[str, np.ndarray], source: Path
             )
         if not np.all(np.isfinite(value)):
             raise CheckpointError(f"{source}: array {name!r} holds non-finite values")
+        if name.endswith("running_var") and np.any(value < 0):
+            raise CheckpointError(f"{source}: array {name!r} holds negative variances")
         target[...] = value
 
 
