@@ -182,16 +182,18 @@ def runs(
 
     Example: nncli runs --sort val_loss
     """
-    from nncli.history import find_runs, runs_table, sort_runs
+    from nncli.history import find_runs, runs_table, sort_runs, table_width
 
     found, notes = find_runs(root)
+    found = sort_runs(found, sort) if found else []
     for note in notes:
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    found = sort_runs(found, sort) if found else []
     if as_json:
         sys.stdout.write(json.dumps([run.to_json() for run in found], indent=2) + "\n")
     elif found:
-        out.print(runs_table(found, sort, Path.cwd()))
+        table = runs_table(found, sort, Path.cwd())
+        width = None if out.is_terminal else max(out.width, table_width(table))
+        Console(highlight=False, width=width).print(table)  # piped: no 80-column wrap
     else:
         err.print(f"no runs under {root}", highlight=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 import os
@@ -11,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from nncli.errors import DataError
@@ -177,10 +180,10 @@ def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
     }
     known -= {"epoch", "lr", "seconds"}
     if key not in known:
-        raise DataError(
-            f"--sort {key}: not a metric of these runs; try "
-            + ", ".join([*SORT_KEYS, *sorted(known)])
-        )
+        options = [*SORT_KEYS, *sorted(known)]
+        close = difflib.get_close_matches(key, options, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DataError(f"--sort {key}: not a metric of these runs{hint}; try {', '.join(options)}")
     sign = 1.0 if metric_mode(key) == "min" else -1.0
 
     def order(run: RunInfo) -> tuple[bool, float]:
@@ -189,6 +192,12 @@ def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
         return missing, 0.0 if missing else sign * value
 
     return sorted(runs, key=order)
+
+
+def table_width(table: Table) -> int:
+    """The width a table needs unwrapped, so a piped `nncli runs` is not cut to 80 columns."""
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).maximum
 
 
 def runs_table(runs: list[RunInfo], sort: str, cwd: Path) -> Table:
@@ -206,7 +215,7 @@ def runs_table(runs: list[RunInfo], sort: str, cwd: Path) -> Table:
             best = f"{run.monitor} {run.best_value:.4g} @{run.best_epoch}"
         cells = [
             run.name,
-            run.date.strftime("%Y-%m-%d %H:%M"),
+            run.date.strftime("%Y-%m-%d %H:%M:%S"),
             str(run.epochs),
             run.stop_reason.replace("_", " "),
             best,

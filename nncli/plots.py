@@ -36,7 +36,8 @@ def plot_runs(runs: list[RunInfo], output: Path, metric: str | None = None) -> P
     metric = metric or default_metric(runs)
     panels = [("loss", ["train_loss", "val_loss"])]
     if metric is not None:
-        panels.append((metric, _pair(metric, columns)))
+        pair = _pair(metric, columns)
+        panels.append((metric.removeprefix("val_") if len(pair) > 1 else metric, pair))
     figure = Figure(figsize=(6.0 * len(panels), 4.2), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     labels = _labels(runs)
@@ -54,7 +55,7 @@ def plot_runs(runs: list[RunInfo], output: Path, metric: str | None = None) -> P
                 ax.plot(*zip(*points, strict=True), style, color=color, label=label)
             if run.best_epoch and title == "loss" and run.monitor in names:
                 ax.axvline(run.best_epoch, color=color, alpha=0.3, linewidth=1)
-        ax.set_title(title)
+        ax.set_title(title + (" (faint line: best epoch)" if title == "loss" else ""))
         ax.set_xlabel("epoch")
         if title == "loss" and _positive(runs, names):
             ax.set_yscale("log")
