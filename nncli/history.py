@@ -203,7 +203,7 @@ def table_width(table: Table) -> int:
 def runs_table(runs: list[RunInfo], sort: str, cwd: Path) -> Table:
     """The table `nncli runs` prints; a sort metric gets its own column."""
     table = Table(title=f"{len(runs)} run{'s' * (len(runs) != 1)}")
-    extra = sort not in SORT_KEYS
+    extra = sort not in SORT_KEYS and any(run.monitor != sort for run in runs)
     for column in ("name", "date", "epochs", "stop", "best", "test"):
         table.add_column(column, justify="right" if column == "epochs" else "left")
     if extra:
