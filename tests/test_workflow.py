@@ -331,3 +331,22 @@ def test_shell_completion_completes_commands(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["runs"]
+
+
+def test_loss_chart_stays_compact_and_has_an_ascii_form():
+    from nncli.plots import CHART_WIDTH, loss_chart
+
+    history = {
+        "epoch": list(range(1, 501)),
+        "train_loss": [2.0 / (1 + e) for e in range(500)],
+        "val_loss": [None] * 10 + [3.0 / (1 + e) for e in range(490)],
+    }
+    lines = loss_chart(history, unicode=False)
+    bars = [line.split()[2] for line in lines[:2]]
+    assert [len(b) for b in bars] == [CHART_WIDTH, CHART_WIDTH]
+    assert all(set(b) <= set("_.-~=+*#") for b in bars)
+    assert (
+        bars[1][0] == "#" and bars[0][-1] == "_"
+    )  # one scale: val starts highest, train ends lowest
+    assert "epochs 1-500, log scale" in lines[-1]
+    assert loss_chart({"train_loss": [1.0]}) == []  # one epoch: nothing to draw
