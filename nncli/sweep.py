@@ -143,9 +143,9 @@ def _dask_client(scheduler: str | None, n_workers: int) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # no fixed port to collide on
                 env=BLAS_ENV,  # set before the worker process starts, so before numpy loads
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # trials report their own errors
             )
         client = Client(cluster)
     try:
