@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
+import math
 import re
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -14,14 +14,19 @@ from typing import Any
 
 from rich.console import Console
 
+from nncli.checkpoint import atomic_write
 from nncli.errors import NncliError
 
 RUNS_ROOT = Path("runs")
 
 
+MAX_NAME = 100  # characters of a run name kept in its folder name (file systems allow 255 bytes)
+
+
 def safe_name(name: str) -> str:
-    """A run name usable as one folder name: no separators, no leading dots."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    """A run name usable as one folder name under runs/: no separators, no leading dots, so
+    `../../etc` becomes `etc`; nothing a name contains can point outside runs/."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:MAX_NAME].strip(".-")
     return cleaned or "run"
 
 
@@ -50,13 +55,8 @@ def new_run_dir(name: str, run_dir: str | Path | None, root: Path = RUNS_ROOT) -
 
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write, so a reader never sees half a summary."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, default=float)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=float) + "\n"
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 class CsvLog:
@@ -72,15 +72,24 @@ class CsvLog:
                 csv.writer(handle).writerow(columns)
 
     def _truncate_after(self, epoch: int) -> None:
-        with self.path.open(newline="", encoding="utf-8") as handle:
+        """Keep the rows of epochs up to `epoch` (the resumed checkpoint's); drop later ones
+        and a row a kill cut short. Rewritten atomically: a second kill loses nothing."""
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
             rows = list(csv.reader(handle))
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epoch]
-        with self.path.open("w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows(kept)
+        kept = [self.columns] + [
+            r for r in rows[1:] if len(r) == len(self.columns) and _epoch(r[0]) <= epoch
+        ]
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(kept)
+        atomic_write(self.path, lambda handle: handle.write(buffer.getvalue().encode("utf-8")))
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow([_cell(row.get(c)) for c in self.columns])
+
+
+def _epoch(text: str) -> float:
+    return int(text) if text.isdigit() else math.inf
 
 
 def _cell(value: Any) -> str:

@@ -30,11 +30,12 @@ from nncli.config_load import dump_yaml, load_config, resolved_dict
 from nncli.data import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
-from nncli.errors import ConfigError, NncliError
+from nncli.errors import CheckpointError, ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
 from nncli.metrics import metric_mode
 from nncli.model import Model, load_arrays
 from nncli.plots import loss_chart_file
+from nncli.resume import check_resumable, clean_stale_files, describe
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
 
 STREAMS = ("split", "init", "shuffle", "dropout")
@@ -50,6 +51,7 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     model: Model
+    signal: int | None = None  # SIGINT/SIGTERM received during the run (the CLI exits 128+it)
 
     @property
     def best_checkpoint(self) -> Path:
@@ -148,6 +150,8 @@ class Trainer:
         self.epoch = 0
         self.best_state: dict[str, np.ndarray] | None = None
         self.signal_received: int | None = None
+        self.resumes: list[dict] = []  # each resume's epoch and config changes, kept in checkpoints
+        self.notes: list[str] = []  # printed under the run's header line
 
     # --- the metric columns -----------------------------------------------------------------
 
@@ -182,6 +186,14 @@ class Trainer:
     # --- the run ----------------------------------------------------------------------------
 
     def run(self, run_dir: str | Path | None, resume: str | Path | None) -> RunResult:
+        if resume is not None and run_dir is not None:
+            raise ConfigError(
+                "--run-dir and --resume exclude each other: a run resumes in its folder"
+            )
+        with self._signals(), np.errstate(all="ignore"):  # divergence is checked, not warned
+            return self._run(run_dir, resume)
+
+    def _run(self, run_dir: str | Path | None, resume: str | Path | None) -> RunResult:
         config = self.config
         if resume is not None:
             folder = Path(resume)
@@ -196,33 +208,42 @@ class Trainer:
         )
         self.console.print(f"[bold]nncli[/bold] run {folder}", highlight=False, soft_wrap=True)
         self.console.print(f"  {self._describe()}", highlight=False, soft_wrap=True)
+        for note in self.notes:
+            self.console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
         printer = EpochPrinter(self.console, self._display_columns(), config.training.epochs)
         clock = Stopwatch()
         stop_reason = "completed"
         if config.training.epochs == 0 or self.epoch == 0:
             self._save(folder, "last")
-        with self._signals():
-            try:
-                stop_reason = self._loop(folder, metrics_log, grad_log, printer)
-            except TrainingError:
-                self._finish(folder, "diverged", clock)
-                raise
-        return RunResult(folder, self._finish(folder, stop_reason, clock), self.model)
+        try:
+            stop_reason = self._loop(folder, metrics_log, grad_log, printer)
+        except TrainingError:
+            self._finish(folder, "diverged", clock)
+            raise
+        if self.signal_received is not None:
+            stop_reason = "interrupted"
+        summary = self._finish(folder, stop_reason, clock)
+        return RunResult(folder, summary, self.model, self.signal_received)
 
     def _loop(self, folder: Path, metrics_log: CsvLog, grad_log: CsvLog, printer) -> str:
         config = self.config.training
         warned: set[str] = set()
+        es = config.early_stopping
+        if es is not None and self.stop.wait >= es.patience and self.epoch > 0:
+            return "early_stopping"  # a resumed run that had already stopped
         while self.epoch < config.epochs:
             epoch = self.epoch + 1
             clock = Stopwatch()
             self.optimizer.lr = self.schedule.lr_at(epoch)
             row, grad_rows = self._train_epoch(epoch)
-            if row is None:
+            if row is None:  # interrupted mid-epoch: the model is the last saved state again
+                last = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
+                load_arrays(self.network, last.group("params"), last.path)
                 return "interrupted"
             row.update(self._validate())
             row["lr"] = self.optimizer.lr
             row["seconds"] = clock.seconds()
-            self._check_finite(epoch)
+            self._check_finite(epoch, row)
             value = row[self.stop.monitor]
             improved = self.stop.improved(
                 value, config.early_stopping.min_delta if config.early_stopping else 0.0
@@ -253,7 +274,6 @@ class Trainer:
                     self.console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
             if self.signal_received is not None:
                 return "interrupted"
-            es = config.early_stopping
             if es is not None and self.stop.wait >= es.patience:
                 return "early_stopping"
         return "completed"
@@ -300,11 +320,7 @@ class Trainer:
             logits = self.network.forward(xb, True)
             loss, grad = self.head.loss_and_grad(logits, yb)
             if not math.isfinite(loss):
-                raise TrainingError(
-                    f"epoch {epoch}, batch {b + 1}: the loss became {loss}; training diverged. "
-                    f"Try a lower optimizer.lr (now {self.optimizer.lr:.3g}) or set "
-                    "training.grad_clip (e.g. 1.0). Checkpoints keep the last finite state."
-                )
+                raise self._diverged(f"{epoch}, batch {b + 1}", f"the loss became {loss}")
             self.network.backward(grad)
             if clip is not None:
                 clip_grad_norm(self.params, clip)
@@ -335,14 +351,30 @@ class Trainer:
         metrics.pop("confusion_matrix", None)
         return {f"val_{k}": float(v) for k, v in metrics.items()}
 
-    def _check_finite(self, epoch: int) -> None:
+    def _check_finite(self, epoch: int, row: dict[str, float]) -> None:
+        """Weights, optimizer state and the losses must be finite before anything is saved."""
         for p in self.params:
             if not np.all(np.isfinite(p.value)):
-                raise TrainingError(
-                    f"epoch {epoch}: parameter {p.name} became non-finite; training diverged. "
-                    "Try a lower optimizer.lr or training.grad_clip. "
-                    "Checkpoints keep the last finite state."
-                )
+                raise self._diverged(epoch, f"parameter {p.name} became non-finite")
+        for name, value in self.optimizer.state_dict()[0].items():
+            if not np.all(np.isfinite(value)):
+                raise self._diverged(epoch, f"the optimizer state {name} became non-finite")
+        for name in ("train_loss", "val_loss", self.stop.monitor):
+            if name in row and not math.isfinite(row[name]):
+                raise self._diverged(epoch, f"{name} became {row[name]}")
+
+    def _diverged(self, epoch: int | str, what: str) -> TrainingError:
+        clip = self.config.training.grad_clip
+        hint = "a lower optimizer.lr" + (
+            f" or a smaller training.grad_clip (now {clip:g})"
+            if clip is not None
+            else " or training.grad_clip: 1.0"
+        )
+        return TrainingError(
+            f"training diverged at epoch {epoch}: {what}, most likely because the learning rate "
+            f"(now {self.optimizer.lr:.3g}) is too high for this data and network. Try {hint}. "
+            f"Checkpoints keep the last finite state (epoch {self.epoch})."
+        )
 
     # --- checkpoints, resume, summary ---------------------------------------------------------
 
@@ -372,6 +404,7 @@ class Trainer:
                 "optimizer": optim_scalars,
                 "lr": self.optimizer.lr,
                 "generators": {k: g.bit_generator.state for k, g in self.rngs.items()},
+                "resumes": self.resumes,
             },
         }
         groups = {"params": params, "optim": optim_arrays, "prep": prep_arrays}
@@ -382,37 +415,62 @@ class Trainer:
         save_checkpoint(folder / "checkpoints" / f"{name}{SUFFIX}", meta, groups)
 
     def _restore(self, folder: Path) -> None:
-        """Continue from a run's last checkpoint: weights, optimizer, schedule, generators."""
+        """Continue from a run's last checkpoint: weights, optimizer, schedule, generators,
+        early stopping. Every piece is checked, so a damaged file is one CheckpointError."""
+        if not folder.is_dir():
+            raise CheckpointError(f"--resume {folder}: no such run folder")
+        removed = clean_stale_files(folder)
         ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
-        saved = ckpt.meta.get("config", {})
-        now = resolved_dict(self.config)
-        for section in ("model", "data", "seed", "loss"):
-            if saved.get(section) != now.get(section):
-                raise ConfigError(
-                    f"--resume {folder}: the config's '{section}' section differs from the run's; "
-                    "a resumed run must keep the same model and data"
-                )
-        state = ckpt.meta["training_state"]
+        saved = ckpt.meta.get("config")
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{ckpt.path}: damaged manifest (no config)")
+        changed = check_resumable(folder, saved, resolved_dict(self.config))
         load_arrays(self.network, ckpt.group("params"), ckpt.path)
-        self.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        for name, gen_state in state["generators"].items():
-            self.rngs[name].bit_generator.state = gen_state
-        stop = state["stop"]
+        try:
+            state = ckpt.meta["training_state"]
+            stop, epoch, gens = state["stop"], state["epoch"], state["generators"]
+            counts = (epoch, stop["wait"], stop["best_epoch"])
+            if not all(type(n) is int and n >= 0 for n in counts) or set(gens) != set(STREAMS):
+                raise ValueError("bad epoch counts or generator names")
+            best_value = stop["best_value"]
+            if best_value is not None and not math.isfinite(best_value):
+                raise ValueError(f"best value {best_value!r}")
+            for name, gen_state in gens.items():
+                self.rngs[name].bit_generator.state = gen_state
+            resumes = list(state.get("resumes", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
+        try:
+            self.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], self.params)
+            self.schedule.load_state_dict(state["schedule"])
+        except (KeyError, TypeError, ValueError) as exc:
+            if not any(key.split(".")[0] in ("optimizer", "schedule") for key, _, _ in changed):
+                raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
+            raise ConfigError(
+                f"--resume {folder}: the run's optimizer or schedule state does not fit this "
+                f"config's ({exc}); keep their types (or start a new run)"
+            ) from None
         self.stop.best_value, self.stop.best_epoch, self.stop.wait = (
-            stop["best_value"],
+            best_value,
             stop["best_epoch"],
             stop["wait"],
         )
-        self.epoch = state["epoch"]
+        self.epoch = epoch
         best = folder / "checkpoints" / f"best{SUFFIX}"
         if best.exists():
-            self.best_state = load_checkpoint(best).group("params")
-        for section in ("optimizer", "training", "schedule"):
-            if saved.get(section) != now.get(section):
-                self.console.print(
-                    f"[yellow]note:[/yellow] resuming with a changed '{section}' section"
-                )
+            best_ckpt = load_checkpoint(best)
+            self.best_state = best_ckpt.group("params")
+            shapes = {k: v.shape for k, v in self.network.state_arrays().items()}
+            if {k: v.shape for k, v in self.best_state.items()} != shapes:
+                raise CheckpointError(f"{best}: weights do not match the run's architecture")
+        if changed:
+            resumes.append({"epoch": epoch, "changes": {k: [old, new] for k, old, new in changed}})
+        self.resumes = resumes
+        self.notes.append(f"resuming after epoch {epoch}")
+        if changed:
+            self.notes.append(f"config changes since epoch {epoch}: {describe(changed)}")
+        if removed:
+            self.notes.append(f"removed {len(removed)} temporary file(s) of an interrupted save")
 
     def _finish(self, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
         es = self.config.training.early_stopping
@@ -432,6 +490,8 @@ class Trainer:
             "seconds": round(clock.seconds(), 3),
             "finished": datetime.now().isoformat(timespec="seconds"),
         }
+        if self.resumes:
+            summary["resumes"] = self.resumes
         if self.data.test is not None and stop_reason != "diverged":
             metrics = self.model.evaluate_arrays(self.data.test.x, self.data.test.y)
             cm = metrics.pop("confusion_matrix", None)
@@ -448,7 +508,8 @@ class Trainer:
         text = f"[bold]done[/bold] ({reason}) after {summary['epochs_run']} epochs"
         if best:
             text += f"; best epoch {best}: {self.stop.monitor} = {summary['best_value']:.4f}"
-        self.console.print(text, highlight=False, soft_wrap=True)
+        if reason != "diverged":  # the error line says it all
+            self.console.print(text, highlight=False, soft_wrap=True)
         if "test_metrics" in summary:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
             self.console.print(f"test: {shown}", highlight=False, soft_wrap=True)
@@ -470,15 +531,26 @@ class Trainer:
 
     @contextmanager
     def _signals(self):
-        """SIGINT/SIGTERM finish the current batch, keep the last saved epoch, then stop."""
+        """The first SIGINT/SIGTERM finishes the current batch, keeps the last saved epoch and
+        stops; a second one stops at once, as it would have without us (checkpoints are
+        written atomically, so they stay intact either way)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        previous: dict[int, Any] = {}
 
         def handler(signum, frame):
-            self.signal_received = signum
+            if self.signal_received is None:
+                self.signal_received = signum
+                return
+            old = previous.get(signum)
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
+            if callable(old):
+                old(signum, frame)
+            elif old != signal.SIG_IGN:
+                signal.raise_signal(signum)
 
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous.update({s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)})
         try:
             yield
         finally:
