@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -97,9 +98,19 @@ def train(
     result = trainer.run(run_dir, resume)
     if quiet:
         err.print(f"run folder: {result.run_dir}", highlight=False)
-    if result.stop_reason == "interrupted":
-        err.print(f"interrupted; continue with: nncli train {config} --resume {result.run_dir}")
-        raise typer.Exit(128 + (result.summary.get("signal") or signal.SIGINT))
+    if result.signal is not None:  # Ctrl-C or SIGTERM: never exit 0
+        if result.stop_reason == "interrupted":
+            again = shlex.join(["nncli", "train", str(config), *_set_args(set_)])
+            err.print(
+                f"interrupted after epoch {result.summary['epochs_run']} (saved); continue with: "
+                f"{again} --resume {shlex.quote(str(result.run_dir))}",
+                highlight=False,
+            )
+        raise typer.Exit(128 + result.signal)
+
+
+def _set_args(options: list[str] | None) -> list[str]:
+    return [arg for option in options or [] for arg in ("--set", option)]
 
 
 @app.command()
@@ -409,13 +420,26 @@ def sweep(
         raise typer.Exit(128 + result.signal)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # SIGTERM outside training: stop like Ctrl-C, no traceback
+
+
 def main() -> None:
-    """Entry point: the one place where user errors turn into a message and an exit code."""
+    """Entry point: the one place where user errors turn into a message and an exit code
+    (0 ok, 1 user error, 2 usage, 130/143 interrupted: README "Exit codes")."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except NncliError as exc:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(128 + signal.SIGINT)
     except BrokenPipeError:
         sys.stderr.close()
+        sys.exit(1)
+    except OSError as exc:  # the environment: permissions, a full disk, a vanished folder
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+        err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
         sys.exit(1)
