@@ -60,17 +60,18 @@ def run_sweep(
         raise NncliError(f"--workers {workers}: must be at least 1")
     sweep = load_sweep(path)
     out = Path(out) if out is not None else Path("sweeps") / safe_name(sweep.name)
-    (out / RUNS).mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out.resolve(), sweep)
     todo = ledger.todo()
-    ledger.write()
     received: int | None = None
     if todo:
         n_workers = workers or max(1, min(os.cpu_count() or 1, len(todo)))
         with _interruptible() as caught:
             try:
                 with _dask_client(scheduler, n_workers) as client:
-                    write_json(out / "workers.json", _check_workers(client))
+                    workers_seen = _check_workers(client)
+                    (out / RUNS).mkdir(parents=True, exist_ok=True)
+                    ledger.write()
+                    write_json(out / "workers.json", workers_seen)
                     _run(client, sweep, ledger, todo, console)
             except KeyboardInterrupt:
                 received = caught.get("signal", signal.SIGINT)

@@ -126,6 +126,7 @@ class Ledger:
 
     def write(self) -> None:
         """Atomically, so an interrupted sweep leaves a whole trials.csv."""
+        self.out.mkdir(parents=True, exist_ok=True)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.columns, lineterminator="\n")
         writer.writeheader()
