@@ -181,6 +181,7 @@ def load_sweep(path: str | Path) -> Sweep:
     combos = _grid(spec) if spec.method == "grid" else _random(spec)
     key_marks = {k: marks.get(("parameters", k, "<key>"), path.name) for k in spec.parameters}
     configs = _validate(combos, base_raw, base_marks, base, key_marks)
+    _check_metric_is_logged(spec.metric, configs, marks.get(("metric",), path.name))
     seeds = spec.seeds or [configs[0].seed]
     runs = [
         Run(i + 1, seed, params, config.model_copy(update={"seed": seed}))
@@ -233,6 +234,14 @@ def _check_method(spec: SweepFile, marks: Marks) -> None:
     size = math.prod(len(d.values) for d in spec.parameters.values())
     if size > MAX_TRIALS:
         raise ConfigError(f"parameters: the grid has {size} combinations, at most {MAX_TRIALS}")
+
+
+def _check_metric_is_logged(metric: str, configs: list[Config], where: str) -> None:
+    split, key = metric.split("_", 1)[0], {"val": "validation", "test": "test"}
+    if split in key and any(getattr(c.data, key[split]) is None for c in configs):
+        raise ConfigError(
+            f"metric: {metric} needs a {key[split]} set, but data.{key[split]} is null ({where})"
+        )
 
 
 def _grid(spec: SweepFile) -> list[dict[str, Any]]:

@@ -392,6 +392,10 @@ def test_bad_parameter_path_is_one_clear_line(tmp_path):
             ["parameters.optimizer.lr: got 0.1: expected a list of values"],
         ),
         (
+            "config: base.yaml\nmetric: test_loss\nparameters:\n  data.test: [null]\n",
+            ["metric: test_loss needs a test set, but data.test is null (sweep.yaml:2:9)"],
+        ),
+        (
             "config: missing.yaml\nparameters:\n  optimizer.lr: [0.1]\n",
             ["config:", "missing.yaml: no such file", "sweep.yaml:1:9"],
         ),
