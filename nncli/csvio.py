@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ class Table:
     path: str
     header: list[str]
     lines: list[str]
-    line_nos: list[int]  # 1-based line number in the file of each entry of `lines`
+    line_nos: Sequence[int]  # 1-based line number in the file of each entry of `lines`
     delimiter: str
     skiprows: int | None = None  # lines before the data when numpy may read the file itself
 
@@ -151,26 +153,42 @@ def read_table(path: str | Path, delimiter: str = ",") -> Table:
     if len(delimiter) != 1:
         raise DataError(f"{shown}: the delimiter must be one character, got {delimiter!r}")
     text = _read_text(Path(path), shown)
-    raw = [ln.rstrip("\r") for ln in text.split("\n")]
-    numbered = [(i + 1, ln) for i, ln in enumerate(raw) if ln.strip()]
-    if not numbered:
+    quoted = _QUOTE in text
+    raw = text.split("\n")
+    if "\r" in text:
+        raw = [ln.rstrip("\r") for ln in raw]
+    del text  # the lines hold it now; one copy of a big file is enough
+    header_no = next((i + 1 for i, ln in enumerate(raw) if ln.strip()), 0)
+    if not header_no:
         raise DataError(f"{shown}: the file is empty")
-    header_no, header_line = numbered[0]
-    header = [h.strip() for h in _split(header_line, delimiter)]
+    header = [h.strip() for h in _split(raw[header_no - 1], delimiter)]
     _check_header(shown, header_no, header)
-    data = numbered[1:]
-    if not data:
+    body = raw[header_no:]
+    # numpy reading the file itself skips empty lines but not whitespace-only ones
+    direct = not any(map(str.isspace, body))
+    end = len(body)
+    while end and not body[end - 1].strip():
+        end -= 1
+    line_nos: Sequence[int]
+    if direct and "" not in body[:end]:  # no blank line inside: every line is a data row
+        lines, line_nos = body[:end], range(header_no + 1, header_no + 1 + end)
+    else:
+        data = [(header_no + 1 + i, ln) for i, ln in enumerate(body[:end]) if ln.strip()]
+        lines, line_nos = [ln for _, ln in data], [i for i, _ in data]
+    if not lines:
         raise DataError(f"{shown}: has a header but no data rows")
     width = len(header)
-    for line_no, line in data:
-        n = len(_split(line, delimiter)) if _QUOTE in line else line.count(delimiter) + 1
-        if n != width:
-            raise DataError(
-                f"{shown}:{line_no}: the row has {n} field{'s' * (n != 1)}, the header has {width}"
-            )
-    # numpy reading the file itself skips empty lines but not whitespace-only ones
-    direct = all(ln == "" or ln.strip() for ln in raw[header_no:])
-    lines, line_nos = [ln for _, ln in data], [i for i, _ in data]
+    # Field counts at C speed (str.count over the lines); the per-line loop below runs only
+    # when some count is off, or quotes may hide delimiters, to name the first bad row.
+    seps = [] if quoted else list(map(str.count, lines, repeat(delimiter)))
+    if quoted or seps.count(width - 1) != len(seps):
+        for row, line in enumerate(lines):
+            n = len(_split(line, delimiter)) if _QUOTE in line else line.count(delimiter) + 1
+            if n != width:
+                raise DataError(
+                    f"{shown}:{line_nos[row]}: the row has {n} field{'s' * (n != 1)}, "
+                    f"the header has {width}"
+                )
     return Table(shown, header, lines, line_nos, delimiter, header_no if direct else None)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from nncli.engine.base import FlatParams, Param
 
 # Elements per block of the flat path: every array a block touches stays in L2 together.
-_BLOCK = 1 << 17
+_BLOCK = 1 << 16
 
 
 def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
