@@ -88,8 +88,8 @@ def run_sweep(
     ranked = rank(sweep, ledger)
     best = ranked[0] if ranked and ranked[0].best_run is not None else None
     best_path = write_best(out, sweep, best) if best is not None else None
-    if received is None and not ledger.count("ok"):
-        first = next(row for row in ledger.rows.values() if row["status"] == "failed")
+    first = next((row for row in ledger.rows.values() if row["status"] == "failed"), None)
+    if received is None and not ledger.count("ok") and first is not None:
         raise NncliError(
             f"all {len(ledger.rows)} runs failed (see {out / 'trials.csv'}); the first: "
             f"trial {first['trial']} seed {first['seed']}: {first['error']}"
@@ -262,8 +262,9 @@ class _Progress:
         self.total = total
         self.finished = 0
         head = (
-            f"sweep {sweep.name}: {sweep.n_trials} trials x {len(sweep.seeds)} seeds, "
-            f"{total} to run on {workers} Dask worker threads"
+            f"sweep {sweep.name}: {_count(sweep.n_trials, 'trial')} x "
+            f"{_count(len(sweep.seeds), 'seed')}, {total} to run on "
+            f"{_count(workers, 'Dask worker thread')}"
         )
         if skipped:
             head += f" ({skipped} finished earlier, skipped)"
@@ -298,3 +299,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
