@@ -7,6 +7,8 @@ import json
 import shlex
 import signal
 import sys
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,7 @@ from nncli import __version__
 from nncli.config_load import dump_yaml, load_config, parse_set_options
 from nncli.data import read_features
 from nncli.errors import DataError, NncliError
-from nncli.model import Model, load
+from nncli.model import PREDICT_CHUNK, Model, load
 
 app = typer.Typer(
     help="Train feedforward neural networks from YAML configs (NumPy backpropagation).",
@@ -306,7 +308,7 @@ def predict(
     if proba and model.task != "classification":
         raise DataError("--proba: this model does regression; there are no class probabilities")
     x, _ = read_features(input_csv, model.prep, model.config.data.delimiter, need_target=False)
-    header, rows = _prediction_rows(model, x, proba)
+    header, rows = _streamed_rows(model, x, proba)
     if output is None:
         _write_csv(sys.stdout, header, rows)
         return
@@ -319,6 +321,18 @@ def predict(
         tmp.unlink(missing_ok=True)
         raise DataError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     err.print(f"wrote {len(x)} predictions to {output}", highlight=False)
+
+
+def _streamed_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], Iterator[list]]:
+    """Header and rows, made PREDICT_CHUNK rows at a time as they are written: a million
+    rows never sit in memory as a million lists of strings."""
+    header, first = _prediction_rows(model, x[:PREDICT_CHUNK], proba)
+    rest = (
+        row
+        for i in range(PREDICT_CHUNK, len(x), PREDICT_CHUNK)
+        for row in _prediction_rows(model, x[i : i + PREDICT_CHUNK], proba)[1]
+    )
+    return header, chain(first, rest)
 
 
 def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
@@ -346,7 +360,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _write_csv(handle, header: list[str], rows: list[list]) -> None:
+def _write_csv(handle, header: list[str], rows: Iterable[list]) -> None:
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
