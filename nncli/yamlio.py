@@ -33,7 +33,10 @@ def read_yaml(path: Path) -> tuple[Any, Marks]:
 
 def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
     """Parse YAML text; `source` names the file in marks and messages."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters right here
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -42,6 +45,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
         raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes recursively: thousands of [[[ or nested keys
+        raise ConfigError(f"{source}: nesting deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
     if node is None:
@@ -82,7 +87,12 @@ class _Builder:
         # Resolve YAML merge keys (<<): merged pairs come first and the mapping's own keys
         # override them, so only a key written twice in the mapping itself is a duplicate.
         own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
-        self.loader.flatten_mapping(node)
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:  # `<<:` given something other than mappings
+            mark = exc.problem_mark or node.start_mark
+            where = f"{self.source}:{mark.line + 1}:{mark.column + 1}"
+            raise ConfigError(f"{where}: invalid YAML merge: {exc.problem}") from None
         out: dict = {}
         first_seen: dict = {}
         for key_node, value_node in node.value:
