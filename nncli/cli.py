@@ -263,7 +263,11 @@ def evaluate(
     path = data if data is not None else model.config.data.test
     if path is None:
         raise DataError(f"{checkpoint}: the run's config has no data.test; pass --data CSV")
-    x, y = read_features(path, model.prep, model.config.data.delimiter, need_target=True)
+    notes: list[str] = []
+    data_config = model.config.data
+    x, y = read_features(path, model.prep, data_config.delimiter, True, data_config.missing, notes)
+    for note in notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     metrics = model.evaluate_arrays(x, y)
     matrix = metrics.pop("confusion_matrix", None)
     if as_json:

@@ -489,6 +489,18 @@ class DataConfig(Strict):
         True, description="regression: standardize targets; predictions in original units"
     )
     delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+    missing: Literal["error", "drop"] = Field(
+        "error",
+        description="a row with a missing value (empty, NA, N/A, nan, null) in a used column: "
+        "error, or drop the row (training, validation, test, evaluate; predict always reports it)",
+    )
+
+    @field_validator("train", "validation", "test")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\0" in value:
+            raise ValueError("a file path cannot contain a NUL byte")
+        return value
 
     @field_validator("target")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from pathlib import Path
 
@@ -15,6 +15,9 @@ from nncli.errors import DataError
 
 _QUOTE = '"'
 _CHUNK = 2048  # rows per numpy call when hunting for the line of a bad value
+# What `data.missing: drop` takes for a missing value (any case): an empty field and the
+# markers pandas writes and reads by default. Anything else that is not a number is an error.
+MISSING = frozenset({"", "na", "n/a", "nan", "null"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,23 @@ class Table:
                 raise DataError(f"{self.at(row)}: column {name!r}: missing value")
             values.append(v)
         return values
+
+    def without_missing(self, names: list[str]) -> tuple[Table, list[int]]:
+        """This table without the rows holding a MISSING marker in one of the columns
+        `names`, and the file line numbers of the rows it left out."""
+        cols = [self.index(n) for n in names]
+        keep, dropped = [], []
+        for row, line in enumerate(self.lines):
+            fields = self.fields(row) if _QUOTE in line else line.split(self.delimiter)
+            if any(fields[c].strip().lower() in MISSING for c in cols):
+                dropped.append(self.line_nos[row])
+            else:
+                keep.append(row)
+        if not dropped:
+            return self, []
+        lines = [self.lines[r] for r in keep]
+        line_nos = [self.line_nos[r] for r in keep]
+        return replace(self, lines=lines, line_nos=line_nos, skiprows=None), dropped
 
     def fields(self, row: int) -> list[str]:
         """All fields of one data row (slow path, for messages)."""

@@ -34,6 +34,7 @@ class Dataset:
     val: Split | None
     test: Split | None
     prep: Preprocessor
+    notes: tuple[str, ...] = ()  # e.g. rows dropped for missing values (data.missing: drop)
 
 
 class Preprocessor:
@@ -231,6 +232,10 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     for t in targets:
         table.index(t, "target column")
     features = _feature_names(table, cfg.features, targets)
+    missing = cfg.missing
+    notes: list[str] = []
+    if missing == "drop":
+        table = _drop_missing(table, [*features, *targets], notes)
     x = table.numbers(features)
     one_label = len(targets) == 1 and cfg.task != "regression"
     labels = table.texts(targets[0]) if one_label else None
@@ -260,22 +265,35 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     if held_out:
         val = Split(*_take(x, y, val_rows))
     elif v:
-        val = _read_split(str(v), prep, cfg.delimiter)
+        val = Split(*read_features(str(v), prep, cfg.delimiter, True, missing, notes))
     else:
         val = None
-    test = _read_split(cfg.test, prep, cfg.delimiter) if cfg.test else None
-    return Dataset(train, val, test, prep)
+    test = (
+        Split(*read_features(cfg.test, prep, cfg.delimiter, True, missing, notes))
+        if cfg.test
+        else None
+    )
+    return Dataset(train, val, test, prep, tuple(notes))
 
 
 def read_features(
-    path: str | Path, prep: Preprocessor, delimiter: str = ",", need_target: bool = False
+    path: str | Path,
+    prep: Preprocessor,
+    delimiter: str = ",",
+    need_target: bool = False,
+    missing: str = "error",
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scaled features taken by name (any column order, extra columns ignored) and encoded
     targets when need_target; without it the target columns may be present or absent.
 
-    Rows come back in file order, one per non-blank data line, so len(x) is the row count.
+    Rows come back in file order, one per non-blank data line, so len(x) is the row count;
+    with missing="drop" (labelled data only), rows with a missing value are left out and
+    a line about them is appended to `notes`.
     """
     table = read_table(path, delimiter)
+    if missing == "drop" and need_target:
+        table = _drop_missing(table, [*prep.features, *prep.targets], notes)
     x = prep._scale_x(table.numbers(prep.features))
     if not need_target:
         return x, None
@@ -350,9 +368,18 @@ def _take(x: np.ndarray, y: np.ndarray, rows: np.ndarray | None) -> tuple[np.nda
     return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
 
 
-def _read_split(path: str, prep: Preprocessor, delimiter: str) -> Split:
-    x, y = read_features(path, prep, delimiter, need_target=True)
-    return Split(x, y)
+def _drop_missing(table: Table, names: list[str], notes: list[str] | None) -> Table:
+    kept, dropped = table.without_missing(names)
+    if not dropped:
+        return table
+    if not len(kept):
+        raise DataError(f"{table.path}: every data row has a missing value (data.missing: drop)")
+    shown = ", ".join(str(n) for n in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+    if notes is not None:
+        notes.append(
+            f"{table.path}: dropped {len(dropped)} row(s) with a missing value (line {shown})"
+        )
+    return kept
 
 
 def _encode_targets(table: Table, prep: Preprocessor) -> np.ndarray:

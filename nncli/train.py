@@ -151,7 +151,7 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.signal_received: int | None = None
         self.resumes: list[dict] = []  # each resume's epoch and config changes, kept in checkpoints
-        self.notes: list[str] = []  # printed under the run's header line
+        self.notes: list[str] = list(self.data.notes)  # printed under the run's header line
 
     # --- the metric columns -----------------------------------------------------------------
 
@@ -421,9 +421,10 @@ class Trainer:
             raise CheckpointError(f"--resume {folder}: no such run folder")
         removed = clean_stale_files(folder)
         ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
-        saved = ckpt.meta.get("config")
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{ckpt.path}: damaged manifest (no config)")
+        try:  # through the schema, so keys added since the run started get their defaults
+            saved = resolved_dict(Config.model_validate(ckpt.meta.get("config")))
+        except ValueError:
+            raise CheckpointError(f"{ckpt.path}: damaged manifest (its config)") from None
         changed = check_resumable(folder, saved, resolved_dict(self.config))
         load_arrays(self.network, ckpt.group("params"), ckpt.path)
         try:

@@ -37,6 +37,7 @@ class Cfg:
     scale: str = "standard"
     scale_target: bool = True
     delimiter: str = ","
+    missing: str = "error"
 
 
 def write(tmp_path: Path, text: str, name: str = "d.csv") -> str:
@@ -339,3 +340,52 @@ def test_numbers_read_straight_from_the_file_match_numpy(tmp_path):
     table = read_table(path)
     assert table.skiprows == 1
     assert np.array_equal(table.numbers(table.header), np.loadtxt(path, delimiter=",", skiprows=1))
+
+
+# --- issue 4: messy CSVs at evaluate time, and data.missing: drop -------------------------------
+
+
+def test_evaluate_time_errors_name_file_line_and_column(tmp_path):
+    """Labels training never saw, a feature column gone, junk in a test file."""
+    prep = load(Cfg(write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n", "train.csv"), "y")).prep
+    cases = {
+        "a,b,y\n1,2,x\n3,4,w\n": r"new\.csv:3: label 'w' of 'y' was not in the training data",
+        "b,y\n1,x\n": r"new\.csv: no column 'a'",
+        "a,b,y\n1,2,x\n1,inf,z\n": r"new\.csv:3: column 'b': 'inf' is not a finite number",
+        "y,a,b\nx,1,2\nz,3\n": r"new\.csv:3: the row has 2 fields, the header has 3",
+        "a,b,y\n": r"new\.csv: has a header but no data rows",
+    }
+    for text, message in cases.items():
+        with raises(message):
+            read_features(write(tmp_path, text, "new.csv"), prep, need_target=True)
+
+
+MESSY = "a,b,y\n1,2,x\n,4,z\n5,NA,x\n7,8,\n9,nan,z\n11,12,x\n13,14,z\n"
+
+
+def test_missing_values_are_errors_by_default(tmp_path):
+    with raises(r"m\.csv:3: column 'a': missing value"):
+        load(Cfg(write(tmp_path, MESSY, "m.csv"), "y"))
+
+
+def test_missing_drop_leaves_out_those_rows_and_says_which(tmp_path):
+    path = write(tmp_path, MESSY, "m.csv")
+    ds = load(Cfg(path, "y", missing="drop", scale="none"))
+    assert ds.train.x.tolist() == [[1, 2], [11, 12], [13, 14]]
+    assert ds.prep.classes == ["x", "z"]
+    (note,) = ds.notes
+    assert "m.csv: dropped 4 row(s)" in note and "line 3, 4, 5, 6" in note
+    # inf is never "missing": still an error
+    with raises(r"i\.csv:3: column 'b': 'inf' is not a finite number"):
+        load(Cfg(write(tmp_path, "a,b,y\n1,2,x\n3,inf,z\n4,5,x\n", "i.csv"), "y", missing="drop"))
+    with raises(r"e\.csv: every data row has a missing value"):
+        load(Cfg(write(tmp_path, "a,y\n,x\nNA,z\n", "e.csv"), "y", missing="drop"))
+
+
+def test_missing_drop_applies_to_test_files_but_never_to_prediction_inputs(tmp_path):
+    train = write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n", "train.csv")
+    test = write(tmp_path, "a,b,y\n1,,x\n3,4,z\n", "test.csv")
+    ds = load(Cfg(train, "y", test=test, missing="drop"))
+    assert len(ds.test) == 1 and any("test.csv: dropped 1 row(s)" in n for n in ds.notes)
+    with raises(r"test\.csv:2: column 'b': missing value"):
+        read_features(test, ds.prep, need_target=False, missing="drop")  # one row out per row in
