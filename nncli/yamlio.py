@@ -82,6 +82,12 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{self.where(node)}: invalid value: {exc}") from None
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            # PyYAML's constructors for explicitly tagged scalars (`!!int abc`,
+            # `!!timestamp x`, `!!bool maybe`) fail with plain Python exceptions
+            raise ConfigError(
+                f"{self.where(node)}: invalid value {node.value!r} for the tag {node.tag}"
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
         # Resolve YAML merge keys (<<): merged pairs come first and the mapping's own keys

@@ -83,7 +83,8 @@ YAMLISH = st.text(
 SPLICES = st.sampled_from(
     [
         "&a ", "*a", "<<: *a\n", "<<: [*a, *a]\n", "<<: 5\n", "!!python/object:os.system ",
-        "!!binary aGk=", "!!set {a, b}", "!!omap [a: 1]", "!!timestamp 2001-12-14", "? [a]\n",
+        "!!binary aGk=", "!!int x", "!!bool maybe", "!!set {a, b}", "!!omap [a: 1]",
+        "!!timestamp 2001-12-14", "? [a]\n",
         "{", "}", "[", "]", "\t", "\0", "\n  ", ": ", "- ", "---\n", "...\n", "%YAML 1.2\n",
         "'", '"', "\\u0000", "1e400", ".nan", "0x1F", "0o17", "2026-01-01", "y", "yes", "=",
     ]
@@ -229,3 +230,8 @@ def test_merging_a_non_mapping_names_the_place(tmp_path):
 def test_a_nul_byte_in_a_data_path_is_a_config_error():
     message = refused_quickly('data: {train: "tr\\0ain.csv", target: y}\n', "data.train")
     assert "NUL" in message or "null" in message
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!timestamp soon", "!!bool maybe", "!!float x"])
+def test_a_tag_that_does_not_fit_its_value_names_the_place(value):
+    refused_quickly(BASE + f"seed: {value}\n", "fuzz.yaml:4:7", "invalid value")
