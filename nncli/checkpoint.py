@@ -172,10 +172,13 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
             f"{path}: arrays do not match the manifest "
             f"(unexpected: {extra[:3]}, missing: {missing[:3]})"
         )
-    for name in arrays:
+    for name, array in arrays.items():
         group, _, rest = name.partition("/")
         if group not in GROUPS or not rest:
             raise CheckpointError(f"{path}: unexpected array {name!r}")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            # nncli never saves one (training stops first): this file was damaged or edited
+            raise CheckpointError(f"{path}: array {name!r} holds non-finite values")
     return Checkpoint(meta=meta, arrays=arrays, path=path)
 
 

@@ -439,7 +439,7 @@ class Trainer:
             for name, gen_state in gens.items():
                 self.rngs[name].bit_generator.state = gen_state
             resumes = list(state.get("resumes", []))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
         try:
             self.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], self.params)

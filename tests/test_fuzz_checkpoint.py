@@ -15,6 +15,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from rich.console import Console
 import nncli
 from nncli.build import count_state
 from nncli.checkpoint import META_KEY, load_checkpoint
-from nncli.errors import CheckpointError
+from nncli.errors import CheckpointError, ConfigError
 from nncli.model import model_from_checkpoint
 
 # Examples per fuzz target (each is one load of a mutated file); raise it for a deeper hunt:
@@ -264,6 +265,41 @@ def test_mutated_manifest_never_escapes_checkpoint_error(workdir, data):
     path = workdir / "manifest.npz"
     path.write_bytes(pack(with_manifest(arrays, meta)))
     check_load(path)
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 2, 10))
+@given(data=st.data())
+def test_resume_from_a_mutated_last_checkpoint_never_escapes_nncli_errors(workdir, data):
+    """--resume reads more than load does (optimizer, schedule, early stopping, generators):
+    a damaged training state is a CheckpointError, a misfit one a ConfigError; a finite but
+    absurd one may make training diverge, which is reported as such (exit 1 too)."""
+    blobs = seeds(str(workdir))
+    kind = data.draw(st.sampled_from(["cls", "reg"]))
+    arrays = members(blobs[f"{kind}-last"])
+    meta = manifest(arrays)
+    if data.draw(st.booleans()):
+        where = data.draw(st.sampled_from(paths(meta["training_state"])))
+        delete = bool(where) and data.draw(st.booleans())
+        meta["training_state"] = replace_at(meta["training_state"], where, data.draw(JSON), delete)
+        arrays = with_manifest(arrays, meta)
+    else:
+        name = data.draw(st.sampled_from(sorted(n for n in arrays if n.startswith("optim/"))))
+        arrays[name] = weird_array(data.draw, arrays[name])
+    run_dir = workdir / f"resume-{kind}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.copytree(workdir / kind, run_dir)
+    (run_dir / "checkpoints" / "last.npz").write_bytes(pack(arrays))
+    try:
+        run = nncli.train(
+            workdir / f"{kind}.yaml", {"training.epochs": 3}, resume=run_dir, console=QUIET
+        )
+    except (CheckpointError, ConfigError):
+        return
+    except nncli.NncliError as exc:  # finite but absurd state (a moment of 1e300) can diverge
+        assert "diverged" in str(exc)
+        return
+    assert run.stop_reason in ("completed", "early_stopping")
+    nncli.load(run.last_checkpoint)
 
 
 # --- specific hostile files, each with its one clear message ------------------------------------
