@@ -324,6 +324,9 @@ def predict(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DataError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:  # Ctrl-C or SIGTERM while writing: leave no half file behind
+        tmp.unlink(missing_ok=True)
+        raise
     err.print(f"wrote {len(x)} predictions to {output}", highlight=False)
 
 

@@ -358,3 +358,48 @@ def test_run_dir_that_is_a_file_is_refused(iris_run, tmp_path):
     proc = run_cli("train", iris_run.config, "--run-dir", target, cwd=tmp_path)
     one_error(proc, "taken", "refusing to overwrite")
     assert target.read_text() == "mine"
+
+
+def wait_for_reader(fifo: Path, proc: subprocess.Popen) -> int:
+    """Block until `proc` has opened the FIFO for reading; returns our (silent) write end."""
+    import os
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("the process never opened the input")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_signal_while_reading_data_exits_128_plus_signal(iris_run, tmp_path, signum, command):
+    """Outside the training loop too: a CSV that never finishes arriving, then a signal."""
+    import os
+
+    fifo = tmp_path / "slow.csv"
+    os.mkfifo(fifo)
+    if command == "train":
+        config = tmp_path / "c.yaml"
+        config.write_text("data: {train: slow.csv, target: species}\n")
+        args = ["train", config, "--run-dir", tmp_path / "run"]
+    else:
+        args = ["predict", iris_run.run_dir, fifo, "--output", tmp_path / "out.csv"]
+    proc = subprocess.Popen(
+        cli_command(*args), cwd=tmp_path, env=cli_env(), stderr=subprocess.PIPE, text=True
+    )
+    writer = wait_for_reader(fifo, proc)
+    try:
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["slow.csv", *(["c.yaml"] if command == "train" else [])]
+    )
