@@ -40,6 +40,10 @@ def new_run_dir(name: str, run_dir: str | Path | None, root: Path = RUNS_ROOT) -
                 "(use --resume to continue a run)"
             )
         path.mkdir(parents=True, exist_ok=True)
+        try:  # claim it: of two runs started on the same empty folder, one gets it
+            (path / "checkpoints").mkdir()
+        except FileExistsError:
+            raise NncliError(f"--run-dir {path}: another run has just started there") from None
         return path
     base = root / safe_name(name)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
