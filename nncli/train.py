@@ -24,7 +24,7 @@ from nncli.build import (
     monitor_mode,
     output_info,
 )
-from nncli.checkpoint import SUFFIX, load_checkpoint, save_checkpoint
+from nncli.checkpoint import SUFFIX, atomic_write, load_checkpoint, save_checkpoint
 from nncli.config import Config
 from nncli.config_load import dump_yaml, load_config, resolved_dict
 from nncli.data import Dataset, load_dataset
@@ -200,7 +200,8 @@ class Trainer:
             self._restore(folder)
         else:
             folder = new_run_dir(config.name or "run", run_dir)
-        (folder / "config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+        text = dump_yaml(config).encode("utf-8")  # the config the run (now) continues under
+        atomic_write(folder / "config.yaml", lambda handle: handle.write(text))
         keep = self.epoch if resume is not None else None
         metrics_log = CsvLog(folder / "metrics.csv", ["epoch", *self.columns], keep)
         grad_log = CsvLog(
