@@ -14,7 +14,6 @@ from rich.console import Console
 
 from nncli.config import Config
 from nncli.data import Dataset, Preprocessor, Split
-from nncli.engine import optimizers
 from nncli.engine.activations import ReLU, Softmax, Tanh
 from nncli.engine.base import FlatParams, Param, Sequential, flatten_parameters
 from nncli.engine.head import CrossEntropy, Head
@@ -222,27 +221,6 @@ def test_flat_step_equals_per_parameter_step(name: str, options: dict) -> None:
     assert all(
         v.shape == plain_net.state_arrays()[k.split("/")[1]].shape for k, v in state_flat.items()
     )
-
-
-@pytest.mark.parametrize("threads", ["1", "3"])
-def test_blocks_over_threads_give_the_same_bits(monkeypatch, threads: str) -> None:
-    # Tiny blocks, so the network's 122 numbers make 25+ blocks spread over the threads.
-    monkeypatch.setattr(optimizers, "_BLOCK", 5)
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", threads)
-    assert optimizers.update_threads() == int(threads)
-    flat_net, plain_net = mlp(), mlp()
-    flat, plain = flatten_parameters(flat_net), plain_net.parameters()
-    opt_flat = OPTIMIZERS["adamw"](0.05, weight_decay=0.1)
-    opt_plain = OPTIMIZERS["adamw"](0.05, weight_decay=0.1)
-    for grads in reference_grads(np.random.default_rng(12), plain, 3):
-        for params in (flat, plain):
-            for p in params:
-                p.grad[...] = grads[p.name]
-        opt_flat.step(flat)
-        opt_plain.step(plain)
-    assert len(opt_flat._plan[3]) == int(threads)
-    for name, value in plain_net.state_arrays().items():
-        np.testing.assert_array_equal(flat_net.state_arrays()[name], value, err_msg=name)
 
 
 def test_flat_adam_matches_the_textbook_formula() -> None:

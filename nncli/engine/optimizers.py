@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -12,21 +10,6 @@ from nncli.engine.base import FlatParams, Param
 
 # Elements per block of the flat path: every array a block touches stays in L2 together.
 _BLOCK = 1 << 16
-_MAX_THREADS = 4  # the update is memory-bound: more threads than this gain nothing
-
-
-def update_threads() -> int:
-    """Threads for the flat path's blocks: the BLAS setting the user chose
-    (OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS), or the CPUs this process may use."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return min(int(value), _MAX_THREADS)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, _MAX_THREADS))
 
 
 def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
@@ -53,8 +36,6 @@ class Optimizer:
         self._state: dict[str, np.ndarray] = {}
         self._scratch: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._plan: tuple | None = None  # the flat path's blocks (see _flat_plan)
-        self._pool: ThreadPoolExecutor | None = None  # made when a flat step has 2+ groups
-        self._pool_pid = 0  # a forked child has no pool threads: it makes its own
         self._check_on_step = False  # set by load_state_dict: validate before the first update
 
     def state_kinds(self) -> tuple[str, ...]:
@@ -73,13 +54,8 @@ class Optimizer:
         resumed = self.t > 0
         self.t += 1
         if isinstance(params, FlatParams):
-            first, *others = self._flat_plan(params, resumed)
-            # Blocks are independent and elementwise: any split over threads (NumPy lets go
-            # of the GIL in its loops) gives the same bits as one thread.
-            pending = [self._pool.submit(self._apply_blocks, group) for group in others]
-            self._apply_blocks(first)
-            for future in pending:
-                future.result()
+            for value, grad, decay, state, work, tmp in self._flat_plan(params, resumed):
+                self._apply(value, grad, decay, state, work, tmp)
             return
         kinds = self.state_kinds()
         for p in params:
@@ -124,21 +100,16 @@ class Optimizer:
             pair = self._scratch[p.name] = (np.empty_like(p.value), np.empty_like(p.value))
         return pair
 
-    def _apply_blocks(self, blocks: list[tuple]) -> None:
-        for value, grad, decay, state, work, tmp in blocks:
-            self._apply(value, grad, decay, state, work, tmp)
-
-    def _flat_plan(self, params: FlatParams, resumed: bool) -> list[list[tuple]]:
-        """(value, grad, decay, state, work, tmp) blocks covering the flat buffers, in one
-        group per thread (see update_threads).
+    def _flat_plan(self, params: FlatParams, resumed: bool) -> list[tuple]:
+        """(value, grad, decay, state, work, tmp) blocks covering the flat buffers.
 
         State lives in flat arrays too, and `_state["<kind>/<name>"]` are views into them, so
         state_dict and checkpoints see the usual per-parameter arrays. Rebuilt (copying the
         current state in) when the params or the state dict were replaced (load_state_dict).
         """
-        plan, pid = self._plan, os.getpid()
-        if plan and plan[0] is params.values and plan[1] is self._state and plan[2] == pid:
-            return plan[3]
+        plan = self._plan
+        if plan is not None and plan[0] is params.values and plan[1] is self._state:
+            return plan[2]
         values, grads = params.values, params.grads
         flat = {kind: np.zeros_like(values) for kind in self.state_kinds()}
         for p, sl in zip(params, params.slices, strict=True):
@@ -152,13 +123,8 @@ class Optimizer:
                 sl = slice(start, min(hi, start + _BLOCK))
                 state = {kind: array[sl] for kind, array in flat.items()}
                 blocks.append((values[sl], grads[sl], decay, state, work[sl], tmp[sl]))
-        threads = max(1, min(update_threads(), len(blocks)))
-        groups = [blocks[i::threads] for i in range(threads)]
-        if threads > 1 and (self._pool is None or self._pool_pid != pid):
-            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="nncli-optimizer")
-            self._pool_pid = pid
-        self._plan = (values, self._state, pid, groups)
-        return groups
+        self._plan = (values, self._state, blocks)
+        return blocks
 
     def _decayed_grad(
         self, value: np.ndarray, grad: np.ndarray, decay: bool, out: np.ndarray
