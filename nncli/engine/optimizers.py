@@ -105,11 +105,16 @@ class Optimizer:
 
         State lives in flat arrays too, and `_state["<kind>/<name>"]` are views into them, so
         state_dict and checkpoints see the usual per-parameter arrays. Rebuilt (copying the
-        current state in) when the params or the state dict were replaced (load_state_dict).
-        """
+        current state in) when the params or the state dict were replaced (load_state_dict), or
+        weight_decay changed (without it, decayed and other params form one run of blocks)."""
         plan = self._plan
-        if plan is not None and plan[0] is params.values and plan[1] is self._state:
-            return plan[2]
+        if (
+            plan
+            and plan[0] is params.values
+            and plan[1] is self._state
+            and plan[2] == self.weight_decay
+        ):
+            return plan[3]
         values, grads = params.values, params.grads
         flat = {kind: np.zeros_like(values) for kind in self.state_kinds()}
         for p, sl in zip(params, params.slices, strict=True):
@@ -118,12 +123,15 @@ class Optimizer:
                 self._state[f"{kind}/{p.name}"] = array[sl].reshape(p.value.shape)
         work, tmp = np.empty_like(values), np.empty_like(values)
         blocks = []
-        for lo, hi, decay in ((0, params.n_decay, True), (params.n_decay, len(values), False)):
+        segments = [(0, params.n_decay, True), (params.n_decay, len(values), False)]
+        if not self.weight_decay:  # the decay flag changes nothing: one run, fewer calls
+            segments = [(0, len(values), False)]
+        for lo, hi, decay in segments:
             for start in range(lo, hi, _BLOCK):
                 sl = slice(start, min(hi, start + _BLOCK))
                 state = {kind: array[sl] for kind, array in flat.items()}
                 blocks.append((values[sl], grads[sl], decay, state, work[sl], tmp[sl]))
-        self._plan = (values, self._state, blocks)
+        self._plan = (values, self._state, self.weight_decay, blocks)
         return blocks
 
     def _decayed_grad(
