@@ -36,7 +36,7 @@ class Dense(Layer):
         np.matmul(self._x.T, grad_out, out=self.grads["weight"])
         np.sum(grad_out, axis=0, out=self.grads["bias"])
         if not self.input_grad:
-            return None  # the first layer of a network: x @ W's largest matmul, unread
+            return None  # a network's first layer: the input is data, its gradient unread
         weight = self.params["weight"]
         dtype = np.result_type(grad_out, weight)
         grad_in = self._out("grad_in", (len(grad_out), weight.shape[0]), dtype, True)
