@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nncli import __version__
 from nncli.build import (
@@ -290,15 +292,39 @@ class Trainer:
         the returned model and `nncli gradcheck` see a plain network."""
         self._fast_paths(True)
         try:
-            return self._train_batches(epoch)
+            with self._batch_progress(epoch) as tick:
+                return self._train_batches(epoch, tick)
         finally:
             self._fast_paths(False)
+
+    @contextmanager
+    def _batch_progress(self, epoch: int):
+        """A live batch bar while a terminal watches (erased when the epoch's line prints);
+        nothing when output goes to a file, so logs hold one line per epoch."""
+        if not self.console.is_terminal or self.console.quiet:
+            yield None
+            return
+        progress = Progress(
+            TextColumn(f"epoch {epoch}/{self.config.training.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("batches"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        n_batches = math.ceil(len(self.data.train.x) / self.config.training.batch_size)
+        task = progress.add_task("train", total=n_batches)
+        with progress:
+            yield lambda done: progress.update(task, completed=done)
 
     def _fast_paths(self, on: bool) -> None:
         self.network.set_reuse(on)
         self.network.first_layer().input_grad = not on
 
-    def _train_batches(self, epoch: int) -> tuple[dict[str, float] | None, list[dict]]:
+    def _train_batches(
+        self, epoch: int, tick: Callable[[int], None] | None
+    ) -> tuple[dict[str, float] | None, list[dict]]:
         x, y = self.data.train.x, self.data.train.y
         n = len(x)
         batch_size = self.config.training.batch_size
@@ -309,6 +335,7 @@ class Trainer:
         clip = self.config.training.grad_clip
         classification = self.data.prep.task == "classification"
         loss_sum, correct = 0.0, 0
+        tick_every = max(1, n_batches // 50)  # a redraw costs more than a small batch
         for b in range(n_batches):
             if self.signal_received is not None:
                 return None, []
@@ -334,6 +361,8 @@ class Trainer:
             loss_sum += loss * (hi - lo)
             if classification:
                 correct += int(np.count_nonzero(self._predicted(logits) == yb))
+            if tick is not None and (b + 1) % tick_every == 0:
+                tick(b + 1)
         row = {"train_loss": loss_sum / n}
         if classification:
             row["train_accuracy"] = correct / n
