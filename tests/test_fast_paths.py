@@ -370,3 +370,34 @@ def test_trainer_hands_back_a_plain_network_between_epochs() -> None:
     grad_in = net.backward(np.ones_like(logits))
     assert grad_in is not None and grad_in.shape == x.shape
     assert not np.shares_memory(logits, net.forward(x, training=True))
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_moments_are_zeroed_before_turning_subnormal(name: str) -> None:
+    # Element 0's gradient stops after one step: its moment shrinks by 0.9 a step and would
+    # reach subnormal floats (slow arithmetic) after ~800 steps. It becomes 0 instead, and
+    # the weights still follow the exact float64 computation to float32 precision.
+    options = {"momentum": 0.9} if name == "sgd" else {}
+    kind = "momentum" if name == "sgd" else "m"
+    tiny = np.finfo(np.float32).tiny
+    p32 = Param("w", np.ones(2, np.float32), np.zeros(2, np.float32), True)
+    p64 = Param("w", np.ones(2), np.zeros(2), True)
+    opt32, opt64 = OPTIMIZERS[name](0.01, **options), OPTIMIZERS[name](0.01, **options)
+    for t in range(1200):
+        for p in (p32, p64):
+            p.grad[...] = [1e-3 if t == 0 else 0.0, 1e-3]
+        opt32.step([p32])
+        opt64.step([p64])
+        moment = opt32.state_dict()[0][f"{kind}/w"]
+        assert not np.any((moment != 0) & (np.abs(moment) < tiny)), t
+    assert opt32.state_dict()[0][f"{kind}/w"][0] == 0.0
+    assert opt64.state_dict()[0][f"{kind}/w"][0] > 0.0  # float64 is nowhere near subnormal
+    np.testing.assert_allclose(p32.value[0], p64.value[0], rtol=1e-6)  # the zeroed one
+    np.testing.assert_allclose(p32.value, p64.value, rtol=1e-4)  # 1200 float32 steps
+
+
+def test_moments_are_left_alone_without_eps() -> None:
+    # With eps = 0 a zeroed second moment could divide by zero: Adam then keeps its state.
+    assert OPTIMIZERS["adam"](0.01, eps=0.0).decaying() == {}
+    assert OPTIMIZERS["rmsprop"](0.01, eps=0.0).decaying() == {}
+    assert set(OPTIMIZERS["adam"](0.01).decaying()) == {"m", "v"}
