@@ -10,6 +10,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -393,6 +394,10 @@ def test_signal_while_reading_data_exits_128_plus_signal(iris_run, tmp_path, sig
         cli_command(*args), cwd=tmp_path, env=cli_env(), stderr=subprocess.PIPE, text=True
     )
     writer = wait_for_reader(fifo, proc)
+    # Opening the FIFO returns a moment before the reader blocks in read(); a signal landing
+    # in that gap is handled before the read starts, which then waits for data forever
+    # (the read is not interrupted by a signal that already came). Let it reach the read.
+    time.sleep(0.5)
     try:
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
