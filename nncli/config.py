@@ -44,9 +44,7 @@ PLAIN_ACTIVATIONS = ("relu", "selu", "sigmoid", "tanh", "softplus", "silu", "sof
 class PlainActivation(Strict):
     """An activation without options."""
 
-    name: Literal["relu", "selu", "sigmoid", "tanh", "softplus", "silu", "softmax", "linear"] = (
-        Field(description="activation function")
-    )
+    name: Literal[PLAIN_ACTIVATIONS] = Field(description="activation function")  # type: ignore[valid-type]
 
 
 class LeakyReluActivation(Strict):
@@ -82,7 +80,7 @@ NamedActivation = named(ActivationSpec, *ACTIVATION_NAMES)
 
 # --- initializers ------------------------------------------------------------------------------
 
-INIT_NAMES = (
+PLAIN_INITS = (
     "he_normal",
     "he_uniform",
     "xavier_normal",
@@ -92,26 +90,14 @@ INIT_NAMES = (
     "lecun_normal",
     "lecun_uniform",
     "zeros",
-    "orthogonal",
-    "normal",
-    "uniform",
 )
+INIT_NAMES = (*PLAIN_INITS, "orthogonal", "normal", "uniform")
 
 
 class PlainInit(Strict):
     """A weight initializer without options (glorot_* are aliases of xavier_*)."""
 
-    name: Literal[
-        "he_normal",
-        "he_uniform",
-        "xavier_normal",
-        "xavier_uniform",
-        "glorot_normal",
-        "glorot_uniform",
-        "lecun_normal",
-        "lecun_uniform",
-        "zeros",
-    ] = Field(description="initializer")
+    name: Literal[PLAIN_INITS] = Field(description="initializer")  # type: ignore[valid-type]
 
 
 class OrthogonalInit(Strict):

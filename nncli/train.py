@@ -7,7 +7,7 @@ import signal
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,6 @@ class StopState:
     best_value: float | None = None
     best_epoch: int = 0
     wait: int = 0
-    history: dict[str, list] = field(default_factory=dict)
 
     def improved(self, value: float, min_delta: float) -> bool:
         if self.best_value is None:
