@@ -302,11 +302,6 @@ def read_features(
     return x, _encode_targets(table, prep)
 
 
-def count_rows(path: str | Path, delimiter: str = ",") -> int:
-    """Number of data rows (non-blank lines after the header), as predict writes them."""
-    return len(read_table(path, delimiter))
-
-
 def infer_task(values: Sequence[str]) -> str:
     """task: auto. Any non-numeric value -> classification. All integers with at most 20
     distinct values and at most one distinct value per two rows (or only two values,

@@ -12,7 +12,6 @@ import pytest
 from nncli.csvio import read_table
 from nncli.data import (
     Preprocessor,
-    count_rows,
     infer_task,
     load_dataset,
     read_features,
@@ -98,7 +97,7 @@ def test_bundled_datasets_load_with_expected_tasks_and_classes():
             assert ds.train.y.shape == (len(ds.train), 1) and ds.train.y.dtype == np.float32
         else:
             assert ds.train.y.dtype == np.int64 and ds.train.y.shape == (len(ds.train),)
-        assert len(ds.test) == count_rows(folder / "test.csv")
+        assert len(ds.test) == len(read_table(folder / "test.csv"))
 
 
 def test_iris_feature_names_with_spaces_and_parentheses():
@@ -253,7 +252,7 @@ def test_read_features_by_name_in_any_order_with_extra_columns(tmp_path):
         read_features(other, prep, need_target=True)
     labelled = write(tmp_path, "y,c,a b (x)\nq,20,2\np,10,1\n", "eval.csv")
     x, y = read_features(labelled, prep, need_target=True)
-    assert y.tolist() == [1, 0] and len(x) == count_rows(labelled) == 2
+    assert y.tolist() == [1, 0] and len(x) == len(read_table(labelled)) == 2
 
 
 def test_blank_lines_crlf_bom_and_quotes_are_fine(tmp_path):
