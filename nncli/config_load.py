@@ -140,6 +140,7 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
     """One line per problem, in file order; `root` is the model validated (a sweep's, too)."""
     errors = exc.errors(include_url=False)
     paths = [_walk(error["loc"], raw, root)[0] for error in errors]
+    typos = _typos_of_missing_keys(errors, paths)
     found = {}
     for error, path in zip(errors, paths, strict=True):
         if error["type"] in _BRANCH_MISMATCH and any(
@@ -148,7 +149,9 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
             for e, other in zip(errors, paths, strict=True)
         ):
             continue  # a union branch the value was not meant for; another error says more
-        line, where = _format_one(error, raw, marks, root)
+        if error["type"] == "missing" and path in typos.values():
+            continue  # the unknown key next to it is this key mistyped; its error says so
+        line, where = _format_one(error, raw, marks, root, typos.get(path))
         found.setdefault(line, _line_number(where))
     lines = sorted(found, key=found.__getitem__)
     if len(lines) > MAX_ERRORS:
@@ -171,13 +174,33 @@ _BRANCH_MISMATCH = {
 }
 
 
-def _format_one(error: dict, raw: Any, marks: Marks, root: type) -> tuple[str, str]:
+def _typos_of_missing_keys(errors: list[dict], paths: list[Path_]) -> dict[Path_, Path_]:
+    """Unknown key -> the missing required key beside it that it is a typo of (`dta` for
+    `data`), so the two errors become one: unknown key 'dta' (did you mean 'data'?)."""
+    missing: dict[Path_, list[str]] = {}
+    for error, path in zip(errors, paths, strict=True):
+        if error["type"] == "missing" and path and isinstance(path[-1], str):
+            missing.setdefault(path[:-1], []).append(path[-1])
+    typos = {}
+    for error, path in zip(errors, paths, strict=True):
+        if error["type"] == "extra_forbidden" and path:
+            close = difflib.get_close_matches(str(path[-1]), missing.get(path[:-1], []), n=1)
+            if close:
+                typos[path] = (*path[:-1], close[0])
+    return typos
+
+
+def _format_one(
+    error: dict, raw: Any, marks: Marks, root: type, meant: Path_ | None = None
+) -> tuple[str, str]:
+    """One error's line and its `file:line:col`; `meant` is the missing key a typo stands for."""
     path, owner = _walk(error["loc"], raw, root)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
         allowed = list(getattr(owner, "model_fields", {}))
-        message = f"unknown key '{key}'{_suggest(str(key), allowed)}"
+        options = [str(meant[-1])] if meant else allowed
+        message = f"unknown key '{key}'{_suggest(str(key), options)}"
         if allowed:
             message += f"; allowed here: {', '.join(allowed)}"
     elif kind == "union_tag_invalid":

@@ -83,6 +83,31 @@ def test_unknown_key_names_path_line_and_suggestion(tmp_path, body, typo, dotted
     assert mark(config, typo) in line
 
 
+@pytest.mark.parametrize(
+    ("text", "typo", "dotted", "meant"),
+    [
+        ("seed: 1\ndta:\n  train: train.csv\n  target: y\n", "dta:", "dta", "data"),
+        ("data:\n  train: train.csv\n  targt: y\n", "targt", "data.targt", "target"),
+        ("data:\n  trian: train.csv\n  target: y\n", "trian", "data.trian", "train"),
+        (
+            BASE + "model:\n  layers:\n    - {type: dense, unit: 4}\n",
+            "unit:",
+            "model.layers[0].unit",
+            "units",
+        ),
+    ],
+)
+def test_mistyped_required_key_is_one_error(tmp_path, text, typo, dotted, meant):
+    """Not also `missing data`: the unknown key is the required one, mistyped."""
+    config = write(tmp_path, text)
+    message = config_error(config)
+    assert message == message.splitlines()[0], message
+    assert message.startswith(f"{dotted}: unknown key '{dotted.rsplit('.', 1)[-1]}'"), message
+    assert f"(did you mean '{meant}'?)" in message
+    assert message.endswith(f"({mark(config, typo)})"), message
+    assert "required key is missing" not in message
+
+
 def test_unknown_key_without_close_match_lists_allowed_keys(tmp_path):
     config = write(tmp_path, BASE + "training:\n  zzzz: 1\n")
     message = config_error(config)
