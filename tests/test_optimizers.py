@@ -235,10 +235,10 @@ def test_state_is_keyed_by_name_not_order() -> None:
     for p, q in zip(a, b, strict=True):
         np.testing.assert_array_equal(p.value, q.value)
     assert set(opt_a.state_dict()[0]) == {
-        "m/layers.0.weight",
-        "v/layers.0.weight",
-        "m/layers.0.bias",
-        "v/layers.0.bias",
+        "grad_sum/layers.0.weight",
+        "sq_grad_sum/layers.0.weight",
+        "grad_sum/layers.0.bias",
+        "sq_grad_sum/layers.0.bias",
     }
 
 
@@ -300,32 +300,36 @@ def test_load_state_dict_errors_name_the_entry() -> None:
         fresh.load_state_dict(arrays, {})
     with pytest.raises(ValueError, match=re.escape("'momentum/layers.0.weight'")):
         fresh.load_state_dict(
-            {**arrays, "momentum/layers.0.weight": arrays["m/layers.0.bias"]}, scalars
+            {**arrays, "momentum/layers.0.weight": arrays["grad_sum/layers.0.bias"]}, scalars
         )
-    missing = {k: v for k, v in arrays.items() if k != "v/layers.0.bias"}
-    with pytest.raises(ValueError, match=re.escape("'v/layers.0.bias'")):
+    missing = {k: v for k, v in arrays.items() if k != "sq_grad_sum/layers.0.bias"}
+    with pytest.raises(ValueError, match=re.escape("'sq_grad_sum/layers.0.bias'")):
         fresh.load_state_dict(missing, scalars, params=params)
-    bad = {**arrays, "m/layers.0.weight": np.zeros((3, 3))}
-    with pytest.raises(ValueError, match=r"'m/layers.0.weight'.*\(3, 3\)"):
+    bad = {**arrays, "grad_sum/layers.0.weight": np.zeros((3, 3))}
+    with pytest.raises(ValueError, match=r"'grad_sum/layers.0.weight'.*\(3, 3\)"):
         fresh.load_state_dict(bad, scalars, params=params)
-    with pytest.raises(ValueError, match=re.escape("'m/layers.9.weight'")):
-        fresh.load_state_dict({**arrays, "m/layers.9.weight": np.zeros(2)}, scalars, params=params)
+    with pytest.raises(ValueError, match=re.escape("'grad_sum/layers.9.weight'")):
+        fresh.load_state_dict(
+            {**arrays, "grad_sum/layers.9.weight": np.zeros(2)}, scalars, params=params
+        )
 
 
 def test_problems_found_on_the_first_resumed_step_without_params() -> None:
     opt, params = trained_adam()
     arrays, scalars = opt.state_dict()
     fresh = OPTIMIZERS["adam"](0.1)
-    fresh.load_state_dict({k: v for k, v in arrays.items() if k != "v/layers.0.bias"}, scalars)
+    fresh.load_state_dict(
+        {k: v for k, v in arrays.items() if k != "sq_grad_sum/layers.0.bias"}, scalars
+    )
     before = [p.value.copy() for p in params]
-    with pytest.raises(ValueError, match=re.escape("'v/layers.0.bias'")):
+    with pytest.raises(ValueError, match=re.escape("'sq_grad_sum/layers.0.bias'")):
         fresh.step(params)
     # Checked before touching anything: no half-applied step.
     assert fresh.t == 2
     for p, value in zip(params, before, strict=True):
         np.testing.assert_array_equal(p.value, value)
-    fresh.load_state_dict({**arrays, "m/layers.0.weight": np.zeros((3, 3))}, scalars)
-    with pytest.raises(ValueError, match=re.escape("'m/layers.0.weight'")):
+    fresh.load_state_dict({**arrays, "grad_sum/layers.0.weight": np.zeros((3, 3))}, scalars)
+    with pytest.raises(ValueError, match=re.escape("'grad_sum/layers.0.weight'")):
         fresh.step(params)
 
 
@@ -367,3 +371,24 @@ def test_clip_grad_norm_float32_and_edge_cases() -> None:
     np.testing.assert_array_equal(nan[0].grad, [np.nan, 1.0])  # left for the caller to judge
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm(nan, -1.0)
+
+
+def test_adam_resumes_from_the_m_and_v_arrays_older_checkpoints_hold() -> None:
+    # Older checkpoints kept torch's exp_avg (m) and exp_avg_sq (v); nncli now keeps them
+    # without their (1 - beta) factors. Either form continues the same run.
+    opt = OPTIMIZERS["adam"](0.1, beta1=0.8, beta2=0.9)
+    params = fresh_params()
+    step_all(opt, params, GRADS[:2])
+    arrays, scalars = opt.state_dict()
+    legacy = {}
+    for key, value in arrays.items():
+        kind, _, name = key.partition("/")
+        old, beta = {"grad_sum": ("m", 0.8), "sq_grad_sum": ("v", 0.9)}[kind]
+        legacy[f"{old}/{name}"] = value * (1.0 - beta)
+    resumed = [make_param(p.value.copy(), name=p.name, decay=p.decay) for p in params]
+    second = OPTIMIZERS["adam"](0.1, beta1=0.8, beta2=0.9)
+    second.load_state_dict(legacy, dict(scalars), params=resumed)
+    step_all(opt, params, GRADS[2:])
+    step_all(second, resumed, GRADS[2:])
+    for a, b in zip(params, resumed, strict=True):
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-13)

@@ -85,6 +85,15 @@ def test_optimizer_matches_torch_over_three_steps(case: tuple) -> None:
     np.testing.assert_allclose(params[0].value, tw.detach().numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(params[1].value, tb.detach().numpy(), rtol=1e-10, atol=1e-14)
     assert optimizer.t == STEPS
+    if name in ("adam", "adamw"):  # the state is torch's without the (1 - beta) factors
+        arrays = optimizer.state_dict()[0]
+        beta1, beta2 = options.get("beta1", 0.9), options.get("beta2", 0.999)
+        for param, tensor in zip(params, (tw, tb), strict=True):
+            state = reference.state[tensor]
+            m = (1.0 - beta1) * arrays[f"grad_sum/{param.name}"]
+            v = (1.0 - beta2) * arrays[f"sq_grad_sum/{param.name}"]
+            np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-10, atol=1e-14)
 
 
 def test_clip_grad_norm_matches_torch() -> None:
