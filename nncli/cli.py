@@ -268,10 +268,13 @@ def evaluate(
     x, y = read_features(path, model.prep, data_config.delimiter, True, data_config.missing, notes)
     for note in notes:
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    metrics = model.evaluate_arrays(x, y)
+    metrics = model.evaluate_arrays(x, y, per_target=True)
     matrix = metrics.pop("confusion_matrix", None)
-    if as_json:
-        sys.stdout.write(json.dumps({k: float(v) for k, v in metrics.items()}) + "\n")
+    per_target: dict[str, dict[str, float]] = metrics.pop("per_target", {})
+    if as_json:  # per target as `mse_<target>`, as predict's `prediction_<target>` columns
+        flat = {k: float(v) for k, v in metrics.items()}
+        flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
+        sys.stdout.write(json.dumps(flat) + "\n")
         return
     table = Table(title=f"{Path(path).name} ({len(x)} rows)")
     table.add_column("metric")
@@ -281,6 +284,8 @@ def evaluate(
     out.print(table)
     if matrix is not None:
         out.print(_confusion_table(matrix, model.classes or []))
+    if per_target:
+        out.print(_per_target_table(per_target))
 
 
 def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
@@ -290,6 +295,17 @@ def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
         table.add_column(label, justify="right")
     for label, row in zip(classes, matrix, strict=True):
         table.add_row(label, *(str(int(v)) for v in row))
+    return table
+
+
+def _per_target_table(per_target: dict[str, dict[str, float]]) -> Table:
+    table = Table(title="per target (the table above averages over targets)")
+    table.add_column("target")
+    names = list(next(iter(per_target.values())))
+    for name in names:
+        table.add_column(name, justify="right")
+    for target, row in per_target.items():
+        table.add_row(target, *(f"{row[name]:.4f}" for name in names))
     return table
 
 

@@ -43,8 +43,16 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     """MSE, RMSE, MAE and R² averaged uniformly over outputs (scikit-learn's defaults).
 
     RMSE is the mean over outputs of each output's RMSE, as sklearn's
-    root_mean_squared_error. R² of a constant true column is 1 if predicted exactly,
-    else 0 (sklearn's force_finite).
+    root_mean_squared_error.
+    """
+    raw = regression_metrics_per_output(y_true, y_pred)
+    return {name: float(values.mean()) for name, values in raw.items()}
+
+
+def regression_metrics_per_output(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
+    """MSE, RMSE, MAE and R² of each output column (sklearn's multioutput='raw_values').
+
+    R² of a constant true column is 1 if predicted exactly, else 0 (sklearn's force_finite).
     """
     t = _as_2d(y_true)
     p = _as_2d(y_pred)
@@ -55,12 +63,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
     ss_res = np.sum(err**2, axis=0)
     r2 = np.where(ss_tot > 0, 1.0 - _safe_div(ss_res, ss_tot), np.where(ss_res == 0, 1.0, 0.0))
-    return {
-        "mse": float(mse.mean()),
-        "rmse": float(np.sqrt(mse).mean()),
-        "mae": float(np.mean(np.abs(err), axis=0).mean()),
-        "r2": float(r2.mean()),
-    }
+    return {"mse": mse, "rmse": np.sqrt(mse), "mae": np.mean(np.abs(err), axis=0), "r2": r2}
 
 
 def metric_mode(name: str) -> str:

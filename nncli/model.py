@@ -15,7 +15,12 @@ from nncli.data import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
 from nncli.errors import CheckpointError, ConfigError, DataError
-from nncli.metrics import classification_metrics, confusion_matrix, regression_metrics
+from nncli.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    regression_metrics,
+    regression_metrics_per_output,
+)
 
 PREDICT_CHUNK = 8192
 SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arrays names them)
@@ -70,8 +75,14 @@ class Model:
             return self.prep.decode_y(self._proba(outputs).argmax(axis=1))
         return self.prep.decode_y(outputs)
 
-    def evaluate_arrays(self, x_scaled: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Loss and metrics on preprocessed arrays (y encoded as in training)."""
+    def evaluate_arrays(
+        self, x_scaled: np.ndarray, y: np.ndarray, per_target: bool = False
+    ) -> dict[str, Any]:
+        """Loss and metrics on preprocessed arrays (y encoded as in training).
+
+        With `per_target` and several regression targets, `per_target` maps each target's
+        name to its own metrics, next to the averages over targets.
+        """
         metrics: dict[str, Any] = {"loss": self.loss(x_scaled, y)}
         outputs = self.outputs(x_scaled)
         if self.task == "classification":
@@ -80,7 +91,15 @@ class Model:
             metrics.update(classification_metrics(y, pred, n))
             metrics["confusion_matrix"] = confusion_matrix(y, pred, n)
         else:
-            metrics.update(regression_metrics(self.prep.decode_y(y), self.prep.decode_y(outputs)))
+            true, predicted = self.prep.decode_y(y), self.prep.decode_y(outputs)
+            metrics.update(regression_metrics(true, predicted))
+            targets = self.prep.targets
+            if per_target and len(targets) > 1:
+                raw = regression_metrics_per_output(true, predicted)
+                metrics["per_target"] = {
+                    target: {name: float(values[j]) for name, values in raw.items()}
+                    for j, target in enumerate(targets)
+                }
         return metrics
 
     def loss(self, x_scaled: np.ndarray, y: np.ndarray) -> float:

@@ -244,6 +244,47 @@ def test_evaluate_json_regression(diabetes_run, tmp_path):
     assert result["r2"] == pytest.approx(r2, rel=1e-4, abs=1e-4)
 
 
+def test_evaluate_several_targets_reports_each_target(tmp_path):
+    """Averages over targets as before, plus each target's metrics as sklearn's
+    multioutput='raw_values' gives them: `<metric>_<target>` in --json, a table in the view."""
+    import sklearn.metrics as skm
+
+    config = write_diabetes_config(tmp_path / "cfg", epochs=3)
+    config.write_text(
+        config.read_text().replace("target: progression", "target: [progression, bmi]")
+    )
+    run_dir = tmp_path / "run"
+    assert run_cli("train", config, "--run-dir", run_dir, "-q", cwd=tmp_path).returncode == 0
+    result = parse_json_stdout(run_cli("evaluate", run_dir, "--json", cwd=tmp_path))
+    per_target = {f"{m}_{t}" for m in ("mse", "rmse", "mae", "r2") for t in ("progression", "bmi")}
+    assert set(result) == REGRESSION_METRICS | per_target
+    header, rows = read_csv(DATASETS / "diabetes" / "test.csv")
+    data = np.array(rows, dtype=float)
+    y = data[:, [header.index("progression"), header.index("bmi")]]
+    x = data[:, [i for i, c in enumerate(header) if c not in ("progression", "bmi")]]
+    pred = np.asarray(nncli.load(run_dir).predict(x), dtype=float)
+    sklearn_names = {
+        "mse": skm.mean_squared_error,
+        "rmse": skm.root_mean_squared_error,
+        "mae": skm.mean_absolute_error,
+        "r2": skm.r2_score,
+    }
+    for name, fn in sklearn_names.items():
+        raw = fn(y, pred, multioutput="raw_values")
+        assert result[f"{name}_progression"] == pytest.approx(raw[0], rel=1e-5)
+        assert result[f"{name}_bmi"] == pytest.approx(raw[1], rel=1e-5)
+        assert result[name] == pytest.approx(fn(y, pred), rel=1e-5)  # the average, as before
+    assert result["mse_progression"] > 10 * result["mse_bmi"]  # the units differ: not averaged
+
+    table = run_cli("evaluate", run_dir, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    for target in ("progression", "bmi"):
+        line = next(ln for ln in table.stdout.splitlines() if re.match(rf"\W*{target}\W", ln))
+        shown = [float(v) for v in re.findall(r"-?\d+\.\d+", line)]
+        want = [result[f"{m}_{target}"] for m in ("mse", "rmse", "mae", "r2")]
+        assert shown == pytest.approx(want, abs=1e-4), line
+
+
 # --- predict -----------------------------------------------------------------------------------
 
 
