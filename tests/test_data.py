@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nncli import csvio
 from nncli.csvio import read_table
 from nncli.data import (
     Preprocessor,
@@ -329,16 +330,21 @@ def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
         load(Cfg(path, "y"))
 
 
-def test_numbers_read_straight_from_the_file_match_numpy(tmp_path):
-    """The fast path (numpy reading the file itself) gives numpy.loadtxt's exact values."""
+def test_numbers_read_in_chunks_match_numpy(tmp_path, monkeypatch):
+    """Chunk by chunk, all columns or some, nncli reads numpy.loadtxt's exact values."""
     rng = np.random.default_rng(0)
     data = np.round(rng.normal(size=(3000, 12)), 6)
     path = tmp_path / "m.csv"
     np.savetxt(path, data, fmt="%.17g", delimiter=",", header=",".join(f"c{i}" for i in range(12)))
     path.write_text(path.read_text().removeprefix("# "))
-    table = read_table(path)
-    assert table.skiprows == 1
-    assert np.array_equal(table.numbers(table.header), np.loadtxt(path, delimiter=",", skiprows=1))
+    expected = np.loadtxt(path, delimiter=",", skiprows=1)
+    monkeypatch.setattr(csvio, "CHUNK_BYTES", 5000)  # about 20 chunks, cut inside lines
+    chunks = list(csvio.read_chunks(path))
+    assert len(chunks) > 10
+    assert np.array_equal(np.concatenate([t.numbers(t.header) for t in chunks]), expected)
+    some = ["c7", "c2"]
+    assert np.array_equal(read_table(path).numbers(some), expected[:, [7, 2]])
+    assert [n for t in chunks for n in t.line_nos] == list(range(2, 3002))
 
 
 # --- issue 4: messy CSVs at evaluate time, and data.missing: drop -------------------------------
