@@ -6,7 +6,7 @@ import math
 import signal
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from nncli.metrics import metric_mode
 from nncli.model import Model, load_arrays
 from nncli.plots import loss_chart_file
 from nncli.resume import check_resumable, clean_stale_files, describe
+from nncli.runlock import run_lock
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
 
 STREAMS = ("split", "init", "shuffle", "dropout")
@@ -191,16 +192,22 @@ class Trainer:
             raise ConfigError(
                 "--run-dir and --resume exclude each other: a run resumes in its folder"
             )
-        with self._signals(), np.errstate(all="ignore"):  # divergence is checked, not warned
-            return self._run(run_dir, resume)
+        # errstate: divergence is checked, not warned; locks: the run folder's, until the end
+        with self._signals(), np.errstate(all="ignore"), ExitStack() as locks:
+            return self._run(run_dir, resume, locks)
 
-    def _run(self, run_dir: str | Path | None, resume: str | Path | None) -> RunResult:
+    def _run(
+        self, run_dir: str | Path | None, resume: str | Path | None, locks: ExitStack
+    ) -> RunResult:
         config = self.config
         if resume is not None:
             folder = Path(resume)
+            if folder.is_dir():  # one process at a time trains a run (else _restore says so)
+                locks.enter_context(run_lock(folder, f"--resume {folder}"))
             self._restore(folder)
         else:
             folder = new_run_dir(config.name or "run", run_dir)
+            locks.enter_context(run_lock(folder, str(folder)))
         text = dump_yaml(config).encode("utf-8")  # the config the run (now) continues under
         atomic_write(folder / "config.yaml", lambda handle: handle.write(text))
         keep = self.epoch if resume is not None else None
