@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
@@ -20,7 +22,7 @@ from rich.table import Table
 
 from nncli import __version__
 from nncli.config_load import dump_yaml, load_config, parse_set_options
-from nncli.data import read_features
+from nncli.data import iter_features, read_features
 from nncli.errors import DataError, NncliError
 from nncli.model import PREDICT_CHUNK, Model, load
 
@@ -327,15 +329,18 @@ def predict(
     model = load(checkpoint)
     if proba and model.task != "classification":
         raise DataError("--proba: this model does regression; there are no class probabilities")
-    x, _ = read_features(input_csv, model.prep, model.config.data.delimiter, need_target=False)
-    header, rows = _streamed_rows(model, x, proba)
-    if output is None:
-        _write_csv(sys.stdout, header, rows)
+    chunks = iter_features(input_csv, model.prep, model.config.data.delimiter)
+    header, rows = _streamed_rows(model, chunks, proba)
+    if output is None:  # spooled (to disk past 8 MB): a bad row far down prints no rows at all
+        with tempfile.SpooledTemporaryFile(8 << 20, "w+", newline="", encoding="utf-8") as spool:
+            _write_csv(spool, header, rows)
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout)
         return
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         with tmp.open("w", newline="", encoding="utf-8") as handle:
-            _write_csv(handle, header, rows)
+            count = _write_csv(handle, header, rows)
         tmp.replace(output)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -343,19 +348,18 @@ def predict(
     except BaseException:  # Ctrl-C or SIGTERM while writing: leave no half file behind
         tmp.unlink(missing_ok=True)
         raise
-    err.print(f"wrote {len(x)} predictions to {output}", highlight=False)
+    err.print(f"wrote {count} predictions to {output}", highlight=False)
 
 
-def _streamed_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], Iterator[list]]:
-    """Header and rows, made PREDICT_CHUNK rows at a time as they are written: a million
-    rows never sit in memory as a million lists of strings."""
-    header, first = _prediction_rows(model, x[:PREDICT_CHUNK], proba)
-    rest = (
-        row
-        for i in range(PREDICT_CHUNK, len(x), PREDICT_CHUNK)
-        for row in _prediction_rows(model, x[i : i + PREDICT_CHUNK], proba)[1]
-    )
-    return header, chain(first, rest)
+def _streamed_rows(
+    model: Model, chunks: Iterator[np.ndarray], proba: bool
+) -> tuple[list[str], Iterator[list[list]]]:
+    """Header and rows in lists of PREDICT_CHUNK, predicted as the input is read and the
+    output written, so memory stays flat for any number of rows. The first chunk is read
+    here: a file that does not fit fails before any output is opened."""
+    pieces = (x[i : i + PREDICT_CHUNK] for x in chunks for i in range(0, len(x), PREDICT_CHUNK))
+    header, first = _prediction_rows(model, next(pieces), proba)
+    return header, chain([first], (_prediction_rows(model, x, proba)[1] for x in pieces))
 
 
 def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
@@ -383,10 +387,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _write_csv(handle, header: list[str], rows: Iterable[list]) -> None:
+def _write_csv(handle, header: list[str], chunks: Iterable[list[list]]) -> int:
+    """Write the header and the rows; the number of rows."""
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    count = 0
+    for rows in chunks:
+        writer.writerows(rows)
+        count += len(rows)
+    return count
 
 
 @app.command()

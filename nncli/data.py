@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nncli.csvio import Table, read_table
+from nncli.csvio import Table, read_chunks
 from nncli.errors import CheckpointError, DataError
+from nncli.slabs import Slabs
 
 MAX_AUTO_CLASSES = 20  # task: auto treats at most this many distinct integers as classes
 
@@ -74,20 +76,20 @@ class Preprocessor:
         targets: list[str],
         task: str,
         classes: list[str] | None,
-        x: np.ndarray,
+        x: np.ndarray | Sequence[np.ndarray],
         scale: str = "standard",
         y: np.ndarray | None = None,
         scale_target: bool = False,
         dtype: Any = np.float32,
         rows: np.ndarray | None = None,
     ) -> Preprocessor:
-        """Statistics from the training rows only (`rows` of x and y, default all);
-        constant columns get scale 1, never 0.
+        """Statistics from the training rows only (`rows` of x and y, sorted; default all);
+        x may be one array or its row blocks as read; constant columns get scale 1, never 0.
         """
-        x_offset, x_scale = _stats(x, scale, rows)
+        x_offset, x_scale = _stats([x] if isinstance(x, np.ndarray) else x, scale, rows)
         y_offset = y_scale = None
         if task == "regression":
-            y_offset, y_scale = _stats(y, "standard" if scale_target else "none", rows)
+            y_offset, y_scale = _stats([y], "standard" if scale_target else "none", rows)
         return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
 
     @property
@@ -226,50 +228,75 @@ def _clip(value: Any) -> str:
 
 
 def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) -> Dataset:
-    """Read train (and validation/test) CSVs; rng is used only for a held-out validation split."""
-    table = read_table(cfg.train, cfg.delimiter)
+    """Read train (and validation/test) CSVs; rng is used only for a held-out validation split.
+
+    The training CSV is read chunk by chunk into float64 blocks, which are then scaled one by
+    one into a single array of the training dtype, training rows first (the validation
+    rows after them, both views of it): the file's text is never held whole, and the float64
+    blocks shrink as that array grows.
+    """
     targets = [cfg.target] if isinstance(cfg.target, str) else list(cfg.target)
+    chunks = read_chunks(cfg.train, cfg.delimiter)
+    first = next(chunks)
     for t in targets:
-        table.index(t, "target column")
-    features = _feature_names(table, cfg.features, targets)
-    missing = cfg.missing
-    notes: list[str] = []
-    if missing == "drop":
-        table = _drop_missing(table, [*features, *targets], notes)
-    x = table.numbers(features)
+        first.index(t, "target column")
+    features = _feature_names(first, cfg.features, targets)
     one_label = len(targets) == 1 and cfg.task != "regression"
-    labels = table.texts(targets[0]) if one_label else None
-    task = _resolve_task(cfg.task, targets, labels)
+    raw = Slabs(len(features))  # float64, as parsed
+    labels: list[str] = []
+    values: list[np.ndarray] = []
+    dropped: list[int] = []
+    for table in chain([first], chunks):
+        if cfg.missing == "drop":
+            table = _without_missing(table, [*features, *targets], dropped)
+        if not len(table):
+            continue
+        raw.append(table.numbers(features))
+        if one_label:
+            labels += table.texts(targets[0])
+        else:
+            values.append(table.numbers(targets))
+    notes: list[str] = []
+    _note_dropped(first.path, dropped, len(raw), notes)
+    task = _resolve_task(cfg.task, targets, labels if one_label else None)
     classes = None
-    if labels is not None and task == "classification":
+    if one_label and task == "classification":
         classes = sort_classes(set(labels))
         if len(classes) < 2:
-            raise DataError(f"{table.path}: target {targets[0]!r} has a single class {classes}")
+            raise DataError(f"{first.path}: target {targets[0]!r} has a single class {classes}")
         lookup = {c: i for i, c in enumerate(classes)}
         y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
+    elif one_label:  # task auto found numbers only: a regression target
+        y = np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
     else:
-        y = table.numbers(targets)
+        y = np.concatenate(values)
+    del labels, values
     v = cfg.validation
     held_out = isinstance(v, int | float) and not isinstance(v, bool)
-    rows = val_rows = None
+    rows = order = None
     if held_out:
         strata = y if classes is not None else None
-        rows, val_rows = split_indices(len(y), float(v), rng, strata, table.path)
+        rows, val_rows = split_indices(len(y), float(v), rng, strata, first.path)
+        order = np.concatenate([rows, val_rows])
+    parts = raw.take()
     prep = Preprocessor.fit(
-        features, targets, task, classes, x, cfg.scale, y, cfg.scale_target, dtype, rows
+        features, targets, task, classes, parts, cfg.scale, y, cfg.scale_target, dtype, rows
     )
-    x = prep._scale_x(x)  # scale everything once, then pick rows: fewer big copies
+    x = _assemble(parts, prep, order)
     if classes is None:
         y = prep.encode_y(y)
-    train = Split(*_take(x, y, rows))
+    if order is not None:
+        y = y[order]
+    n_train = len(y) if rows is None else len(rows)
+    train = Split(x[:n_train], y[:n_train])
     if held_out:
-        val = Split(*_take(x, y, val_rows))
+        val = Split(x[n_train:], y[n_train:])
     elif v:
-        val = Split(*read_features(str(v), prep, cfg.delimiter, True, missing, notes))
+        val = Split(*read_features(str(v), prep, cfg.delimiter, True, cfg.missing, notes))
     else:
         val = None
     test = (
-        Split(*read_features(cfg.test, prep, cfg.delimiter, True, missing, notes))
+        Split(*read_features(cfg.test, prep, cfg.delimiter, True, cfg.missing, notes))
         if cfg.test
         else None
     )
@@ -291,15 +318,34 @@ def read_features(
     with missing="drop" (labelled data only), rows with a missing value are left out and
     a line about them is appended to `notes`.
     """
-    table = read_table(path, delimiter)
-    if missing == "drop" and need_target:
-        table = _drop_missing(table, [*prep.features, *prep.targets], notes)
-    x = prep._scale_x(table.numbers(prep.features))
+    x = Slabs(len(prep.features), prep.dtype)
     if not need_target:
-        return x, None
-    for t in prep.targets:
-        table.index(t, "target column")
-    return x, _encode_targets(table, prep)
+        for block in iter_features(path, prep, delimiter):
+            x.append(block)
+        return x.array(), None
+    chunks = read_chunks(path, delimiter)
+    first = next(chunks)
+    for name in [*prep.features, *prep.targets]:
+        first.index(name, "target column" if name in prep.targets else "column")
+    ys, dropped = [], []
+    for table in chain([first], chunks):
+        if missing == "drop":
+            table = _without_missing(table, [*prep.features, *prep.targets], dropped)
+        if len(table):
+            x.append(prep._scale_x(table.numbers(prep.features)))
+            ys.append(_encode_targets(table, prep))
+    _note_dropped(first.path, dropped, len(x), notes)
+    return x.array(), np.concatenate(ys)
+
+
+def iter_features(
+    path: str | Path, prep: Preprocessor, delimiter: str = ","
+) -> Iterator[np.ndarray]:
+    """Scaled features of a CSV's rows (taken by name), in file order, one chunk of about
+    csvio.CHUNK_BYTES of text at a time: predicting a file of any length keeps memory flat.
+    An error in a later chunk is raised when that chunk is reached."""
+    for table in read_chunks(path, delimiter):
+        yield prep._scale_x(table.numbers(prep.features))
 
 
 def infer_task(values: Sequence[str]) -> str:
@@ -357,24 +403,41 @@ def split_indices(
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def _take(x: np.ndarray, y: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    if rows is None:
-        return x, y
-    return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
+def _without_missing(table: Table, names: list[str], dropped: list[int]) -> Table:
+    kept, lines = table.without_missing(names)
+    dropped += lines
+    return kept
 
 
-def _drop_missing(table: Table, names: list[str], notes: list[str] | None) -> Table:
-    kept, dropped = table.without_missing(names)
+def _note_dropped(path: str, dropped: list[int], kept: int, notes: list[str] | None) -> None:
+    """data.missing: drop: a note naming the rows left out; an error if that is every row."""
     if not dropped:
-        return table
-    if not len(kept):
-        raise DataError(f"{table.path}: every data row has a missing value (data.missing: drop)")
+        return
+    if not kept:
+        raise DataError(f"{path}: every data row has a missing value (data.missing: drop)")
     shown = ", ".join(str(n) for n in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
     if notes is not None:
-        notes.append(
-            f"{table.path}: dropped {len(dropped)} row(s) with a missing value (line {shown})"
-        )
-    return kept
+        notes.append(f"{path}: dropped {len(dropped)} row(s) with a missing value (line {shown})")
+
+
+def _assemble(parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | None) -> np.ndarray:
+    """Raw float64 row blocks -> one scaled array of the training dtype, row order[i] at
+    position i. Each block is scaled in place a few MB at a time and dropped once copied, so
+    the float64 rows shrink as the result grows."""
+    n, width = sum(len(p) for p in parts), len(prep.features)
+    out = np.empty((n, width), dtype=prep.dtype)
+    where = None if order is None else np.argsort(order)  # the inverse permutation
+    step = max(1, (2 << 20) // (8 * width))
+    start = 0
+    for i in range(len(parts)):
+        part, parts[i] = parts[i], None  # type: ignore[call-overload]
+        for lo in range(0, len(part), step):
+            block = prep._scale_x(part[lo : lo + step])
+            end = start + len(block)
+            out[slice(start, end) if where is None else where[start:end]] = block
+            start = end
+        part = block = None  # the last reference: the slab goes back to the system
+    return out
 
 
 def _encode_targets(table: Table, prep: Preprocessor) -> np.ndarray:
@@ -423,23 +486,24 @@ def _resolve_task(task: str, targets: list[str], labels: list[str] | None) -> st
 
 
 def _stats(
-    a: np.ndarray, scale: str, rows: np.ndarray | None = None
+    parts: Sequence[np.ndarray], scale: str, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) per column over `rows` of a, in row chunks so big data needs no copy;
-    a constant column keeps scale 1 so nothing divides by zero.
+    """(offset, scale) per column over `rows` of the row blocks `parts` (together one array),
+    a few thousand rows at a time so big data needs no copy; a constant column keeps scale 1
+    so nothing divides by zero.
     """
-    rows = np.arange(len(a)) if rows is None else rows
+    width = parts[0].shape[1]
+    n = sum(len(p) for p in parts) if rows is None else len(rows)
     if scale == "none":
-        return np.zeros(a.shape[1]), np.ones(a.shape[1])
+        return np.zeros(width), np.ones(width)
 
-    def chunks():
-        for i in range(0, len(rows), 4096):
-            yield np.take(a, rows[i : i + 4096], axis=0)
+    def chunks() -> Iterator[np.ndarray]:
+        return _row_blocks(parts, rows)
 
     if scale == "standard":
-        offset = sum(c.sum(axis=0) for c in chunks()) / len(rows)
-        squares = sum(np.einsum("ij,ij->j", c - offset, c - offset) for c in chunks())
-        spread = np.sqrt(squares / len(rows))
+        offset = sum(c.sum(axis=0) for c in chunks()) / n
+        squares = sum(np.einsum("ij,ij->j", d, d) for d in (c - offset for c in chunks()))
+        spread = np.sqrt(squares / n)
     elif scale == "minmax":
         offset = np.min([c.min(axis=0) for c in chunks()], axis=0)
         spread = np.max([c.max(axis=0) for c in chunks()], axis=0) - offset
@@ -447,6 +511,23 @@ def _stats(
         raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
     spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
     return offset.astype(np.float64), spread.astype(np.float64)
+
+
+def _row_blocks(parts: Sequence[np.ndarray], rows: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The rows `rows` (sorted; None: all) of the blocks `parts`, about 2 MB at a time."""
+    size = max(1, (2 << 20) // (8 * max(1, parts[0].shape[1])))
+    start = 0
+    for part in parts:
+        end = start + len(part)
+        if rows is None:
+            for i in range(0, len(part), size):
+                yield part[i : i + size]
+        else:
+            lo, hi = np.searchsorted(rows, [start, end])
+            local = rows[lo:hi] - start
+            for i in range(0, len(local), size):
+                yield np.take(part, local[i : i + size], axis=0)
+        start = end
 
 
 def _round(x: float) -> int:
