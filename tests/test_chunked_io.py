@@ -1,0 +1,192 @@
+"""Big CSVs are read chunk by chunk: the same data as in one piece, errors still name their
+line, and predict streams its input to its output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATASETS, run_cli
+
+import nncli
+from nncli import csvio, slabs
+from nncli.data import load_dataset
+from nncli.errors import DataError
+
+
+@dataclass
+class Cfg:
+    """Stand-in for the pydantic data config (duck-typed by load_dataset)."""
+
+    train: str
+    target: str | list[str]
+    validation: float | str | None = None
+    test: str | None = None
+    features: list[str] | None = None
+    task: str = "auto"
+    scale: str = "standard"
+    scale_target: bool = True
+    delimiter: str = ","
+    missing: str = "error"
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Chunks of 61 bytes of text (cut inside lines) and slabs of 2-3 rows."""
+    monkeypatch.setattr(csvio, "CHUNK_BYTES", 61)
+    monkeypatch.setattr(slabs, "SLAB_BYTES", 64)
+
+
+def label_of(a: np.ndarray) -> np.ndarray:
+    return np.where(a < -30, "ant", np.where(a < 30, "bee", "cat"))
+
+
+def rows_text(n: int = 200) -> list[str]:
+    """n data lines of 3 features (quarters: every sum is exact) and a label set by the first."""
+    values = np.random.default_rng(0).integers(-400, 400, size=(n, 3)) / 4
+    labels = label_of(values[:, 0])
+    return [f"{a},{b},{c},{y}" for (a, b, c), y in zip(values, labels, strict=True)]
+
+
+def messy_file(path: Path) -> Path:
+    """BOM, CRLF, blank lines, quoted values and missing values spread over the file."""
+    lines = rows_text()
+    lines[10] = '"1.5",2,"-3",bee'
+    for i in (40, 77, 150):
+        lines[i] = ""  # blank lines
+    lines[60] = "NA,1,2,cat"
+    lines[120] = "1,,2,ant"
+    text = "\r\n".join(["a,b,c,y", *lines]) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    return path
+
+
+def test_a_dataset_read_in_chunks_equals_the_one_read_whole(tmp_path, monkeypatch):
+    train = messy_file(tmp_path / "train.csv")
+    test = tmp_path / "test.csv"
+    test.write_text("y,c,b,a\n" + "\n".join(f"bee,{i},{-i},{i / 4}" for i in range(50)) + "\n")
+    cfgs = [
+        Cfg(str(train), "y", validation=0.25, test=str(test), missing="drop"),
+        Cfg(str(train), "a", features=["c", "b"], scale="minmax", missing="drop"),
+    ]
+    for cfg in cfgs:
+        whole = load_dataset(cfg, np.random.default_rng(3))
+        monkeypatch.setattr(csvio, "CHUNK_BYTES", 61)
+        monkeypatch.setattr(slabs, "SLAB_BYTES", 64)
+        chunked = load_dataset(cfg, np.random.default_rng(3))
+        monkeypatch.undo()
+        assert chunked.notes == whole.notes and "line 62, 122" in whole.notes[0]
+        assert np.array_equal(chunked.prep.x_offset, whole.prep.x_offset)
+        np.testing.assert_allclose(chunked.prep.x_scale, whole.prep.x_scale, rtol=1e-12)
+        for name in ("train", "val", "test"):
+            a, b = getattr(whole, name), getattr(chunked, name)
+            assert (a is None) == (b is None), name
+            if a is not None:
+                assert b.x.dtype == a.x.dtype == np.float32 and b.x.shape == a.x.shape
+                np.testing.assert_allclose(b.x, a.x, rtol=1e-6, atol=1e-6)
+                assert np.array_equal(b.y, a.y), name
+    # Every row keeps its own label, and train + validation hold each kept row once.
+    ds = load_dataset(cfgs[0], np.random.default_rng(3))
+    assert ds.train.x.base is ds.val.x.base  # one array, no copies
+    prep = ds.prep
+    raw = [np.round((s.x * prep.x_scale + prep.x_offset) * 4) / 4 for s in (ds.train, ds.val)]
+    for split, values in zip((ds.train, ds.val), raw, strict=True):
+        assert list(np.asarray(prep.classes)[split.y]) == list(label_of(values[:, 0]))
+    lines = train.read_text(encoding="utf-8-sig").splitlines()[1:]
+    kept = [ln.replace('"', "").split(",")[:3] for ln in lines if ln]
+    kept = np.array([r for r in kept if "NA" not in r and "" not in r], dtype=float)
+    assert len(kept) == 200 - 3 - 2
+    got = np.concatenate(raw)
+    assert np.array_equal(got[np.lexsort(got.T)], kept[np.lexsort(kept.T)])
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("1,2,oops,ant", "f.csv:152: column 'c': 'oops' is not a number"),
+        ("1,2,,ant", "f.csv:152: column 'c': missing value"),
+        ("1,2,inf,ant", "f.csv:152: column 'c': 'inf' is not a finite number"),
+        ("1,2,3,", "f.csv:152: column 'y': missing value"),
+        ("1,2,3,ant,4", "f.csv:152: the row has 5 fields, the header has 4"),
+        ('1,"2,3",ant', "f.csv:152: the row has 3 fields, the header has 4"),
+        ("1,2\r,3,ant", r"f.csv:152: a carriage return (\r) inside a line"),
+    ],
+)
+def test_errors_in_later_chunks_name_their_line(tmp_path, tiny_chunks, line, message):
+    lines = rows_text()
+    lines[150] = line
+    path = tmp_path / "f.csv"
+    path.write_text("a,b,c,y\n" + "\n".join(lines) + "\n", newline="")
+    with pytest.raises(DataError) as info:
+        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+    assert message in str(info.value)
+
+
+def test_bytes_errors_in_later_chunks_name_their_line_or_offset(tmp_path, tiny_chunks):
+    head = ("a,b,c,y\n" + "\n".join(rows_text()[:150]) + "\n").encode()
+    path = tmp_path / "f.csv"
+    path.write_bytes(head + b"1,2,3,caf\xe9\n4,5,6,ant\n")
+    with pytest.raises(DataError, match=r"f\.csv:152: not UTF-8 text \(byte 0xe9\)"):
+        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+    path.write_bytes(head + b"1,2,\x003,ant\n")
+    with pytest.raises(DataError, match=f"a NUL byte at offset {len(head) + 4}"):
+        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+
+
+def test_a_line_longer_than_a_chunk(tmp_path, tiny_chunks):
+    names = [f"feature_{i}" for i in range(40)]
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        ",".join([*names, "y"])
+        + "\n"
+        + "\n".join(",".join([*(str(i * j) for j in range(40)), "ab"[i % 2]]) for i in range(5))
+        + "\n"
+    )
+    table = csvio.read_table(path)
+    assert table.header[:2] == names[:2] and table.line_nos == [2, 3, 4, 5, 6]
+    assert table.numbers(names)[4].tolist() == [4.0 * j for j in range(40)]
+
+
+# --- predict streams: many chunks in, the same rows out -------------------------------------
+
+
+def big_input(folder: Path, copies: int = 3000) -> tuple[Path, np.ndarray]:
+    """The iris test rows again and again: 2.2 MB, so three chunks of 1 MB."""
+    lines = (DATASETS / "iris" / "test.csv").read_text().splitlines()
+    path = folder / "big.csv"
+    path.write_text("\n".join([lines[0], *(lines[1:] * copies)]) + "\n")
+    x = np.array([[float(v) for v in ln.split(",")[:4]] for ln in lines[1:]] * copies)
+    return path, x
+
+
+def test_predict_on_a_multi_chunk_file_equals_predicting_it_whole(iris_run, tmp_path):
+    path, x = big_input(tmp_path)
+    assert path.stat().st_size > 2 * csvio.CHUNK_BYTES
+    proc = run_cli("predict", iris_run.run_dir, path, "--proba", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    assert rows[0] == ["prediction", "proba_setosa", "proba_versicolor", "proba_virginica"]
+    model = nncli.load(iris_run.run_dir)
+    assert [r[0] for r in rows[1:]] == list(model.predict(x))
+    proba = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(proba, model.predict_proba(x), atol=1e-6)
+
+
+def test_predict_error_far_down_a_file_prints_no_rows(iris_run, tmp_path):
+    path, x = big_input(tmp_path)
+    with path.open("a") as handle:
+        handle.write("5.0,3.4,oops,0.2,setosa\n")
+    bad_line = len(x) + 2
+    out = tmp_path / "out.csv"
+    for extra in ([], ["--output", out]):
+        proc = run_cli("predict", iris_run.run_dir, path, *extra, cwd=tmp_path)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+        assert f"big.csv:{bad_line}: column 'petal length (cm)': 'oops' is not a number" in (
+            proc.stderr
+        )
+        assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
