@@ -236,49 +236,30 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     blocks shrink as that array grows.
     """
     targets = [cfg.target] if isinstance(cfg.target, str) else list(cfg.target)
-    chunks = read_chunks(cfg.train, cfg.delimiter)
-    first = next(chunks)
-    for t in targets:
-        first.index(t, "target column")
-    features = _feature_names(first, cfg.features, targets)
     one_label = len(targets) == 1 and cfg.task != "regression"
-    raw = Slabs(len(features))  # float64, as parsed
-    labels: list[str] = []
-    values: list[np.ndarray] = []
-    dropped: list[int] = []
-    for table in chain([first], chunks):
-        if cfg.missing == "drop":
-            table = _without_missing(table, [*features, *targets], dropped)
-        if not len(table):
-            continue
-        raw.append(table.numbers(features))
-        if one_label:
-            labels += table.texts(targets[0])
-        else:
-            values.append(table.numbers(targets))
     notes: list[str] = []
-    _note_dropped(first.path, dropped, len(raw), notes)
-    task = _resolve_task(cfg.task, targets, labels if one_label else None)
+    raw = read_raw(cfg.train, targets, cfg.features, one_label, cfg.delimiter, cfg.missing, notes)
+    features, labels = raw.features, raw.labels
+    task = _resolve_task(cfg.task, targets, labels)
     classes = None
-    if one_label and task == "classification":
+    if labels is not None and task == "classification":
         classes = sort_classes(set(labels))
         if len(classes) < 2:
-            raise DataError(f"{first.path}: target {targets[0]!r} has a single class {classes}")
+            raise DataError(f"{raw.path}: target {targets[0]!r} has a single class {classes}")
         lookup = {c: i for i, c in enumerate(classes)}
         y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
-    elif one_label:  # task auto found numbers only: a regression target
+    elif labels is not None:  # task auto found numbers only: a regression target
         y = np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
     else:
-        y = np.concatenate(values)
-    del labels, values
+        y = raw.values
     v = cfg.validation
     held_out = isinstance(v, int | float) and not isinstance(v, bool)
     rows = order = None
     if held_out:
         strata = y if classes is not None else None
-        rows, val_rows = split_indices(len(y), float(v), rng, strata, first.path)
+        rows, val_rows = split_indices(len(y), float(v), rng, strata, raw.path)
         order = np.concatenate([rows, val_rows])
-    parts = raw.take()
+    parts = raw.x.take()
     prep = Preprocessor.fit(
         features, targets, task, classes, parts, cfg.scale, y, cfg.scale_target, dtype, rows
     )
@@ -301,6 +282,54 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         else None
     )
     return Dataset(train, val, test, prep, tuple(notes))
+
+
+@dataclass
+class RawData:
+    """A training CSV as read: the features as float64 rows, the target as text (one label
+    column, for classes or task: auto) or as numbers (n, targets)."""
+
+    path: str
+    features: list[str]
+    x: Slabs
+    labels: list[str] | None
+    values: np.ndarray | None
+
+
+def read_raw(
+    path: str | Path,
+    targets: list[str],
+    features: list[str] | None,
+    labels_as_text: bool,
+    delimiter: str = ",",
+    missing: str = "error",
+    notes: list[str] | None = None,
+) -> RawData:
+    """Read a training CSV chunk by chunk: features by name (None: every other column),
+    checked, as float64; with missing="drop", a note about the rows left out."""
+    chunks = read_chunks(path, delimiter)
+    first = next(chunks)
+    for t in targets:
+        first.index(t, "target column")
+    features = _feature_names(first, features, targets)
+    x = Slabs(len(features))
+    labels: list[str] = []
+    values: list[np.ndarray] = []
+    dropped: list[int] = []
+    for table in chain([first], chunks):
+        if missing == "drop":
+            table = _without_missing(table, [*features, *targets], dropped)
+        if not len(table):
+            continue
+        x.append(table.numbers(features))
+        if labels_as_text:
+            labels += table.texts(targets[0])
+        else:
+            values.append(table.numbers(targets))
+    _note_dropped(first.path, dropped, len(x), notes)
+    if labels_as_text:
+        return RawData(first.path, features, x, labels, None)
+    return RawData(first.path, features, x, None, np.concatenate(values))
 
 
 def read_features(
