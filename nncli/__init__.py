@@ -1,10 +1,28 @@
 """nncli: train feedforward neural networks from YAML configs with a hand-written NumPy engine."""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import sys
+import types
 
 from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
-from nncli.model import Model, load
-from nncli.train import RunResult, train
+
+__version__ = "0.1.0"
+
+TYPE_CHECKING = False  # not typing's: importing typing alone costs milliseconds at startup
+if TYPE_CHECKING:
+    from nncli.model import Model, load
+    from nncli.train import RunResult, train
+
+# The rest of the API imports NumPy, pydantic and the engine, so it is imported on first use:
+# `import nncli` stays a millisecond, and the `nncli` command imports the heavy modules inside
+# __main__.main, where Ctrl-C means exit 130.
+_LAZY = {
+    "Model": "nncli.model",
+    "load": "nncli.model",
+    "RunResult": "nncli.train",
+    "train": "nncli.train",
+}
 
 __all__ = [
     "CheckpointError",
@@ -17,3 +35,29 @@ __all__ = [
     "load",
     "train",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nncli' has no attribute {name!r}")
+    module = __import__(_LAZY[name], fromlist=[name])
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """`nncli.train` stays the function: importing the submodule nncli.train (e.g. for its
+    Trainer) would otherwise set the package's attribute `train` to that module."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "train" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
