@@ -75,8 +75,11 @@ class Table:
         except ValueError as e:
             self._find_bad_number(cols)
             raise DataError(f"{self.path}: {e}") from None  # numpy saw what Python did not
-        if not np.isfinite(x).all():
-            row, j = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
+        # Any nan or inf makes the sum non-finite (as may an overflow of finite values): one
+        # fast pass in the usual case, the full search only then.
+        bad = np.argwhere(~np.isfinite(x)) if not np.isfinite(x.sum()) else []
+        if len(bad):
+            row, j = (int(v) for v in bad[0])
             value = self.fields(row)[cols[j]].strip()
             raise DataError(
                 f"{self.at(row)}: column {names[j]!r}: {value!r} is not a finite number"
@@ -155,6 +158,9 @@ class Table:
                 x = None
             if x is not None and x.shape[1] == len(self.header):
                 self.widths_checked = True
+                first = cols[0]
+                if cols == list(range(first, first + len(cols))):  # a slice: no copy
+                    return x[:, first : first + len(cols)]
                 return np.take(x, cols, axis=1)
         self.check_widths()
         return self._loadtxt(cols)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
 
-# Why slabs: malloc (glibc) serves blocks under 32 MB from its heap, where a freed block
-# below a live one stays with the process. A CSV read as thousands of 1 MB chunks, scaled,
-# then freed would keep all of it; a slab this big is mapped on its own and unmapped on free.
+# Why slabs, each an anonymous memory map of its own: malloc (glibc) serves blocks under
+# 32 MB from its heap, where a freed block below a live one stays with the process, so a CSV
+# read as a thousand 1 MB chunks, scaled, then freed would keep all of it; a map is unmapped
+# when its last array goes. (And NumPy asks for huge pages for its big arrays, whose first
+# touch was 6x slower on the virtual machine of README "Performance".)
 SLAB_BYTES = 64 << 20
 
 
@@ -28,12 +31,16 @@ class Slabs:
     def append(self, rows: np.ndarray) -> None:
         while len(rows):
             if not self.slabs or self.used == self.capacity:
-                self.slabs.append(np.empty((self.capacity, self.width), dtype=self.dtype))
+                self.slabs.append(self._slab())
                 self.used = 0
             k = min(len(rows), self.capacity - self.used)
             self.slabs[-1][self.used : self.used + k] = rows[:k]
             self.used += k
             rows = rows[k:]
+
+    def _slab(self) -> np.ndarray:
+        size = self.capacity * self.width * self.dtype.itemsize
+        return np.frombuffer(mmap.mmap(-1, size), self.dtype).reshape(self.capacity, self.width)
 
     def take(self) -> list[np.ndarray]:
         """The rows as a list of blocks (the slabs, the last one cut to its rows), handed
