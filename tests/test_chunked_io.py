@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATASETS, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nncli
 from nncli import csvio, slabs
@@ -190,3 +192,61 @@ def test_predict_error_far_down_a_file_prints_no_rows(iris_run, tmp_path):
         )
         assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+# --- however a file is cut into chunks, the same rows, values and errors come out -----------
+
+NUMBERS = ["1", "-2.5", "3e2", " 7 ", '"4"']
+OTHERS = ["", " ", "x", '"a,b"', "nan", "inf", "1_0", "é", "NA"]
+
+
+@st.composite
+def csv_bytes(draw) -> bytes:
+    """Mostly well-formed CSVs, with now and then a bad value, row, byte or line end."""
+    width = draw(st.integers(1, 4))
+    field = st.sampled_from(NUMBERS if draw(st.booleans()) else NUMBERS * 6 + OTHERS)
+    lines = [",".join(f"c{i}" for i in range(width))]
+    for _ in range(draw(st.integers(0, 12))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["", "  "])))  # blank lines are skipped
+            continue
+        n = width if draw(st.integers(0, 19)) else draw(st.integers(1, 5))
+        lines.append(",".join(draw(st.lists(field, min_size=n, max_size=n))))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    data = (end.join(lines) + draw(st.sampled_from(["", end]))).encode()
+    if draw(st.booleans()):
+        data = b"\xef\xbb\xbf" + data
+    if draw(st.integers(0, 19)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xe9", b"\x00", b"\r"])) + data[at:]
+    return data
+
+
+READS = {  # what a caller may read from each chunk
+    "all columns (numpy checks widths)": lambda t: t.numbers(t.header).tolist(),
+    "first column (the careful path)": lambda t: t.numbers(t.header[:1]).tolist(),
+    "last column as text": lambda t: t.texts(t.header[-1]),
+    "rows without missing values": lambda t: [*t.without_missing(t.header)[0].line_nos],
+}
+
+
+def read_all(path: Path) -> dict[str, list | str]:
+    """Each kind of read over the whole file, chunk by chunk; or "error" (a DataError)."""
+    out: dict[str, list | str] = {}
+    for name, read in READS.items():
+        try:
+            out[name] = [v for table in csvio.read_chunks(path) for v in read(table)]
+        except DataError:
+            out[name] = "error"
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=csv_bytes(), chunk=st.integers(1, 40))
+def test_chunk_size_changes_nothing(tmp_path_factory, data, chunk):
+    path = tmp_path_factory.mktemp("fuzz") / "f.csv"
+    path.write_bytes(data)
+    whole = read_all(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvio, "CHUNK_BYTES", chunk)
+        assert read_all(path) == whole
