@@ -69,7 +69,10 @@ class Table:
 
     def numbers(self, names: list[str]) -> np.ndarray:
         """Columns as float64 (n, k); missing, non-numeric, nan and inf values are errors."""
-        cols = [self.index(n) for n in names]
+        try:
+            cols = list(map(self.positions.__getitem__, names))  # a chunk may ask for 784
+        except KeyError:
+            cols = [self.index(n) for n in names]
         try:
             x = self._parse(cols)
         except ValueError as e:
@@ -91,18 +94,17 @@ class Table:
         col, d = self.index(name), self.delimiter
         self.check_widths()
         last = len(self.header) - 1 - col
-        values = []
-        for row, line in enumerate(self.lines):
-            if _QUOTE in line:
-                v = self.fields(row)[col]
-            elif last < col:
-                v = line.rsplit(d, last + 1)[-last - 1]
-            else:
-                v = line.split(d, col + 1)[col]
-            v = v.strip()
-            if not v:
-                raise DataError(f"{self.at(row)}: column {name!r}: missing value")
-            values.append(v)
+        if last < col:
+            values = [ln.rsplit(d, last + 1)[-last - 1].strip() for ln in self.lines]
+        else:
+            values = [ln.split(d, col + 1)[col].strip() for ln in self.lines]
+        if any(map(contains, self.lines, repeat(_QUOTE))):  # quotes may hide delimiters
+            quoted = (row for row, ln in enumerate(self.lines) if _QUOTE in ln)
+            for row in quoted:
+                values[row] = self.fields(row)[col].strip()
+        if "" in values:
+            row = values.index("")
+            raise DataError(f"{self.at(row)}: column {name!r}: missing value")
         return values
 
     def without_missing(self, names: list[str]) -> tuple[Table, list[int]]:
