@@ -16,7 +16,6 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nncli import __version__
 from nncli.build import (
     build_head,
     build_network,
@@ -26,22 +25,21 @@ from nncli.build import (
     monitor_mode,
     output_info,
 )
-from nncli.checkpoint import SUFFIX, atomic_write, load_checkpoint, save_checkpoint
+from nncli.checkpoint import SUFFIX, atomic_write, load_checkpoint
 from nncli.config import Config
-from nncli.config_load import dump_yaml, load_config, resolved_dict
+from nncli.config_load import dump_yaml, load_config
 from nncli.data import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
-from nncli.errors import CheckpointError, ConfigError, NncliError
+from nncli.errors import ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
 from nncli.metrics import metric_mode
 from nncli.model import Model, load_arrays
 from nncli.plots import loss_chart_file
-from nncli.resume import check_resumable, clean_stale_files, describe
 from nncli.runlock import run_lock
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
+from nncli.train_state import StopState, generators, restore_state, save_state
 
-STREAMS = ("split", "init", "shuffle", "dropout")
 GRADIENT_SAMPLES = 16  # batches per epoch whose gradient norms are measured
 
 
@@ -70,24 +68,6 @@ class RunResult:
         return self.summary["stop_reason"]
 
 
-@dataclass
-class StopState:
-    """Early-stopping bookkeeping, saved in every checkpoint for an exact resume."""
-
-    monitor: str
-    mode: str
-    best_value: float | None = None
-    best_epoch: int = 0
-    wait: int = 0
-
-    def improved(self, value: float, min_delta: float) -> bool:
-        if self.best_value is None:
-            return True
-        if self.mode == "min":
-            return value < self.best_value - min_delta
-        return value > self.best_value + min_delta
-
-
 def train(
     config_path: str | Path,
     overrides: dict[str, Any] | None = None,
@@ -98,12 +78,6 @@ def train(
     """Train from a YAML config; returns the run folder, its summary and the final model."""
     config = load_config(config_path, overrides)
     return Trainer(config, console or Console(stderr=True)).run(run_dir, resume)
-
-
-def generators(seed: int) -> dict[str, np.random.Generator]:
-    """Independent streams from one seed, so adding dropout never changes the initial weights."""
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
 
 
 class Trainer:
@@ -202,9 +176,9 @@ class Trainer:
         config = self.config
         if resume is not None:
             folder = Path(resume)
-            if folder.is_dir():  # one process at a time trains a run (else _restore says so)
+            if folder.is_dir():  # one process at a time trains a run (else restore says so)
                 locks.enter_context(run_lock(folder, f"--resume {folder}"))
-            self._restore(folder)
+            restore_state(self, folder)
         else:
             folder = new_run_dir(config.name or "run", run_dir)
             locks.enter_context(run_lock(folder, str(folder)))
@@ -223,7 +197,7 @@ class Trainer:
         clock = Stopwatch()
         stop_reason = "completed"
         if config.training.epochs == 0 or self.epoch == 0:
-            self._save(folder, "last")
+            save_state(self, folder, "last")
         try:
             stop_reason = self._loop(folder, metrics_log, grad_log, printer)
         except TrainingError:
@@ -267,12 +241,12 @@ class Trainer:
             metrics_log.write({"epoch": epoch, **row})
             for grad_row in grad_rows:
                 grad_log.write(grad_row)
-            self._save(folder, "last")
+            save_state(self, folder, "last")
             if improved:
-                self._save(folder, "best")
+                save_state(self, folder, "best")
             every = config.checkpoint.every
             if every and epoch % every == 0:
-                self._save(folder, f"epoch-{epoch:04d}")
+                save_state(self, folder, f"epoch-{epoch:04d}")
             printer.row({"epoch": epoch, **row, "_best": improved})
             if self.verbose:
                 norms = ", ".join(f"{r['layer']} {r['grad_norm']:.2e}" for r in grad_rows)
@@ -412,102 +386,7 @@ class Trainer:
             f"Checkpoints keep the last finite state (epoch {self.epoch})."
         )
 
-    # --- checkpoints, resume, summary ---------------------------------------------------------
-
-    def _save(self, folder: Path, name: str) -> None:
-        optim_arrays, optim_scalars = self.optimizer.state_dict()
-        prep_meta, prep_arrays = self.data.prep.to_state()
-        params = (
-            self.best_state if name == "best" and self.best_state else self.network.state_arrays()
-        )
-        meta = {
-            "nncli_version": __version__,
-            "numpy_version": np.__version__,
-            "saved": datetime.now().isoformat(timespec="seconds"),
-            "config": resolved_dict(self.config),
-            "preprocessing": prep_meta,
-            "output": {"activation": self.out.activation, "loss": self.out.loss},
-            "training_state": {
-                "epoch": self.epoch,
-                "stop": {
-                    "monitor": self.stop.monitor,
-                    "mode": self.stop.mode,
-                    "best_value": self.stop.best_value,
-                    "best_epoch": self.stop.best_epoch,
-                    "wait": self.stop.wait,
-                },
-                "schedule": self.schedule.state_dict(),
-                "optimizer": optim_scalars,
-                "lr": self.optimizer.lr,
-                "generators": {k: g.bit_generator.state for k, g in self.rngs.items()},
-                "resumes": self.resumes,
-            },
-        }
-        groups = {"params": params, "optim": optim_arrays, "prep": prep_arrays}
-        if name == "best":
-            groups.pop("optim")
-        if self.class_weights is not None:
-            groups["head"] = {"class_weights": self.class_weights}
-        save_checkpoint(folder / "checkpoints" / f"{name}{SUFFIX}", meta, groups)
-
-    def _restore(self, folder: Path) -> None:
-        """Continue from a run's last checkpoint: weights, optimizer, schedule, generators,
-        early stopping. Every piece is checked, so a damaged file is one CheckpointError."""
-        if not folder.is_dir():
-            raise CheckpointError(f"--resume {folder}: no such run folder")
-        removed = clean_stale_files(folder)
-        ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
-        try:  # through the schema, so keys added since the run started get their defaults
-            saved = resolved_dict(Config.model_validate(ckpt.meta.get("config")))
-        except ValueError:
-            raise CheckpointError(f"{ckpt.path}: damaged manifest (its config)") from None
-        changed = check_resumable(folder, saved, resolved_dict(self.config))
-        load_arrays(self.network, ckpt.group("params"), ckpt.path)
-        try:
-            state = ckpt.meta["training_state"]
-            stop, epoch, gens = state["stop"], state["epoch"], state["generators"]
-            counts = (epoch, stop["wait"], stop["best_epoch"])
-            if not all(type(n) is int and n >= 0 for n in counts) or set(gens) != set(STREAMS):
-                raise ValueError("bad epoch counts or generator names")
-            best_value = stop["best_value"]
-            if best_value is not None and not math.isfinite(best_value):
-                raise ValueError(f"best value {best_value!r}")
-            for name, gen_state in gens.items():
-                self.rngs[name].bit_generator.state = gen_state
-            resumes = list(state.get("resumes", []))
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
-        try:
-            self.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], self.params)
-            self.schedule.load_state_dict(state["schedule"])
-        except (KeyError, TypeError, ValueError) as exc:
-            if not any(key.split(".")[0] in ("optimizer", "schedule") for key, _, _ in changed):
-                raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
-            raise ConfigError(
-                f"--resume {folder}: the run's optimizer or schedule state does not fit this "
-                f"config's ({exc}); keep their types (or start a new run)"
-            ) from None
-        self.stop.best_value, self.stop.best_epoch, self.stop.wait = (
-            best_value,
-            stop["best_epoch"],
-            stop["wait"],
-        )
-        self.epoch = epoch
-        best = folder / "checkpoints" / f"best{SUFFIX}"
-        if best.exists():
-            best_ckpt = load_checkpoint(best)
-            self.best_state = best_ckpt.group("params")
-            shapes = {k: v.shape for k, v in self.network.state_arrays().items()}
-            if {k: v.shape for k, v in self.best_state.items()} != shapes:
-                raise CheckpointError(f"{best}: weights do not match the run's architecture")
-        if changed:
-            resumes.append({"epoch": epoch, "changes": {k: [old, new] for k, old, new in changed}})
-        self.resumes = resumes
-        self.notes.append(f"resuming after epoch {epoch}")
-        if changed:
-            self.notes.append(f"config changes since epoch {epoch}: {describe(changed)}")
-        if removed:
-            self.notes.append(f"removed {len(removed)} temporary file(s) of an interrupted save")
+    # --- the summary ------------------------------------------------------------------------
 
     def _finish(self, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
         es = self.config.training.early_stopping
