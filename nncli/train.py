@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import signal
-import threading
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from nncli.model import Model, load_arrays
 from nncli.plots import loss_chart_file
 from nncli.runlock import run_lock
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
+from nncli.signals import stop_on_signal
 from nncli.train_state import StopState, generators, restore_state, save_state
 
 GRADIENT_SAMPLES = 16  # batches per epoch whose gradient norms are measured
@@ -167,8 +166,12 @@ class Trainer:
                 "--run-dir and --resume exclude each other: a run resumes in its folder"
             )
         # errstate: divergence is checked, not warned; locks: the run folder's, until the end
-        with self._signals(), np.errstate(all="ignore"), ExitStack() as locks:
+        with stop_on_signal(self._stop_requested), np.errstate(all="ignore"), ExitStack() as locks:
             return self._run(run_dir, resume, locks)
+
+    def _stop_requested(self, signum: int) -> None:
+        """The first SIGINT/SIGTERM: the batch loop stops before its next batch."""
+        self.signal_received = signum
 
     def _run(
         self, run_dir: str | Path | None, resume: str | Path | None, locks: ExitStack
@@ -444,31 +447,3 @@ class Trainer:
             f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
             f"{n_params} parameters; {self.out.activation['name']} + {self.out.loss['name']}"
         )
-
-    @contextmanager
-    def _signals(self):
-        """The first SIGINT/SIGTERM finishes the current batch, keeps the last saved epoch and
-        stops; a second one stops at once, as it would have without us (checkpoints are
-        written atomically, so they stay intact either way)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous: dict[int, Any] = {}
-
-        def handler(signum, frame):
-            if self.signal_received is None:
-                self.signal_received = signum
-                return
-            old = previous.get(signum)
-            signal.signal(signum, signal.SIG_DFL if old is None else old)
-            if callable(old):
-                old(signum, frame)
-            elif old != signal.SIG_IGN:
-                signal.raise_signal(signum)
-
-        previous.update({s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)})
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
