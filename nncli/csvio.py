@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain, repeat
 from operator import contains
@@ -26,6 +26,14 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null"})
 
 
 @dataclass
+class Hints:
+    """What a file's earlier chunks showed, shared by its chunks: whether every number so far
+    was an integer (numpy parses those as int64 in 30 % less time than as float64)."""
+
+    integers: bool = True
+
+
+@dataclass
 class Table:
     """A CSV file's header and some of its non-blank data lines (a chunk, or all of them),
     parsed column by column on demand.
@@ -42,6 +50,7 @@ class Table:
     delimiter: str
     positions: Mapping[str, int]  # column name -> index in header (shared by a file's chunks)
     widths_checked: bool = False
+    hints: Hints = field(default_factory=Hints)  # shared by a file's chunks
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -69,6 +78,12 @@ class Table:
 
     def numbers(self, names: list[str]) -> np.ndarray:
         """Columns as float64 (n, k); missing, non-numeric, nan and inf values are errors."""
+        return self.values(names).astype(np.float64, copy=False)
+
+    def values(self, names: list[str]) -> np.ndarray:
+        """The numbers() of these columns, as int64 when every one is an integer (numpy parses
+        those in 30 % less time; a copy into float64 casts them exactly, on the way), else as
+        float64."""
         try:
             cols = list(map(self.positions.__getitem__, names))  # a chunk may ask for 784
         except KeyError:
@@ -78,6 +93,8 @@ class Table:
         except ValueError as e:
             self._find_bad_number(cols)
             raise DataError(f"{self.path}: {e}") from None  # numpy saw what Python did not
+        if x.dtype != np.float64:
+            return x  # integers are finite
         # Any nan or inf makes the sum non-finite (as may an overflow of finite values): one
         # fast pass in the usual case, the full search only then.
         bad = np.argwhere(~np.isfinite(x)) if not np.isfinite(x.sum()) else []
@@ -155,7 +172,7 @@ class Table:
             # count on the way (as fast as loadtxt alone; ours plus `usecols` take 20 % more).
             # A text column fails at the first row, and then we take the careful path.
             try:
-                x = self._loadtxt(None)
+                x = self._integers_first(None)
             except ValueError:
                 x = None
             if x is not None and x.shape[1] == len(self.header):
@@ -165,12 +182,43 @@ class Table:
                     return x[:, first : first + len(cols)]
                 return np.take(x, cols, axis=1)
         self.check_widths()
-        return self._loadtxt(cols)
+        return self._integers_first(cols)
 
-    def _loadtxt(self, cols: list[int] | None, rows: slice | None = None) -> np.ndarray:
+    def _integers_first(self, cols: list[int] | None) -> np.ndarray:
+        """The columns as int64 while the file's numbers have all been integers, else float64.
+
+        Each integer numpy parses as int64 is exactly the float64 it parses from the same text
+        (both correctly rounded), except "-0", whose sign only a float keeps: a chunk that may
+        hold one is parsed again as floats. The first chunk that is not all integers costs
+        one failed try (at its first non-integer row); later chunks go straight to floats.
+        """
+        if self.hints.integers:
+            try:
+                x = self._loadtxt(cols, dtype=np.int64)
+            except ValueError:
+                x = None
+            if x is not None and not self._minus_zero(x):
+                return x
+        x = self._loadtxt(cols)
+        self.hints.integers = False
+        return x
+
+    def _minus_zero(self, x: np.ndarray) -> bool:
+        """Whether these lines, parsed as the integers x, may hold a "-0" (cheapest test first:
+        searching every line for "-0" takes ten times as long as for "-")."""
+        lines = self.lines
+        return (
+            any(map(contains, lines, repeat("-")))
+            and not x.all()
+            and any(map(contains, lines, repeat("-0")))
+        )
+
+    def _loadtxt(
+        self, cols: list[int] | None, rows: slice | None = None, dtype: type = np.float64
+    ) -> np.ndarray:
         return np.loadtxt(
             self.lines if rows is None else self.lines[rows],
-            dtype=np.float64,
+            dtype=dtype,
             delimiter=self.delimiter,
             usecols=cols,
             quotechar=_QUOTE,
@@ -238,8 +286,9 @@ def read_chunks(path: str | Path, delimiter: str = ",") -> Iterator[Table]:
             header = [h.strip() for h in _split(lines[skip], delimiter)]
             _check_header(shown, first_no + skip, header)
             positions = {name: i for i, name in enumerate(header)}
+            hints = Hints()
             first_no, lines = first_no + skip + 1, lines[skip + 1 :]
-        table = _table(shown, header, positions, delimiter, first_no, lines)
+        table = _table(shown, header, positions, hints, delimiter, first_no, lines)
         if table is not None:
             rows += len(table.lines)
             yield table
@@ -253,6 +302,7 @@ def _table(
     shown: str,
     header: list[str],
     positions: Mapping[str, int],
+    hints: Hints,
     delimiter: str,
     first_no: int,
     lines: list[str],
@@ -264,7 +314,7 @@ def _table(
         lines, line_nos = [ln for _, ln in data], [no for no, _ in data]
     if not lines:
         return None
-    return Table(shown, header, lines, line_nos, delimiter, positions)
+    return Table(shown, header, lines, line_nos, delimiter, positions, hints=hints)
 
 
 def _line_blocks(path: Path, shown: str) -> Iterator[tuple[int, list[str]]]:

@@ -321,7 +321,7 @@ def read_raw(
             table = _without_missing(table, [*features, *targets], dropped)
         if not len(table):
             continue
-        x.append(table.numbers(features))
+        x.append(table.values(features))  # cast to float64 on the copy
         if labels_as_text:
             labels += table.texts(targets[0])
         else:

@@ -250,3 +250,37 @@ def test_chunk_size_changes_nothing(tmp_path_factory, data, chunk):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(csvio, "CHUNK_BYTES", chunk)
         assert read_all(path) == whole
+
+
+# --- integers are parsed as int64 while they last: the same float64 values, bit for bit ----
+
+INTEGERS = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),  # past int64 and past float64's 2**53
+    st.sampled_from(["0", "-0", "-00", "+0", "+7", "007", "-010", " 3 ", '"-0"']),
+)
+DECIMALS = st.sampled_from(["0.5", "-0.0", "1e3", "2.", "1e-05"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.one_of(INTEGERS, INTEGERS, INTEGERS, DECIMALS), min_size=3, max_size=3),
+        min_size=1,
+        max_size=30,
+    ),
+    chunk=st.integers(1, 200),
+    wanted=st.sampled_from([["a", "b", "c"], ["b"], ["c", "a"]]),
+)
+def test_integer_columns_read_as_floats_would_be(tmp_path_factory, rows, chunk, wanted):
+    path = tmp_path_factory.mktemp("ints") / "f.csv"
+    path.write_text("a,b,c\n" + "".join(",".join(r) + "\n" for r in rows))
+    cols = ["abc".index(n) for n in wanted]
+    expected = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, usecols=cols, quotechar='"')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvio, "CHUNK_BYTES", chunk)
+        tables = list(csvio.read_chunks(path))
+        got = np.concatenate([t.numbers(wanted) for t in tables])
+        values = np.concatenate([t.values(wanted) for t in csvio.read_chunks(path)])
+    assert got.dtype == np.float64
+    assert got.tobytes() == np.ascontiguousarray(expected).tobytes()  # -0.0 keeps its sign
+    assert values.astype(np.float64).tobytes() == got.tobytes()
