@@ -11,8 +11,10 @@ import numpy as np
 # 32 MB from its heap, where a freed block below a live one stays with the process, so a CSV
 # read as a thousand 1 MB chunks, scaled, then freed would keep all of it; a map is unmapped
 # when its last array goes. (And NumPy asks for huge pages for its big arrays, whose first
-# touch was 6x slower on the virtual machine of README "Performance".)
+# touch was 6x slower on the virtual machine of README "Performance".) Private, where the
+# system has them: a shared anonymous map is shared memory, whose first touch costs 15 % more.
 SLAB_BYTES = 64 << 20
+_PRIVATE = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
 
 
 class Slabs:
@@ -40,7 +42,8 @@ class Slabs:
 
     def _slab(self) -> np.ndarray:
         size = self.capacity * self.width * self.dtype.itemsize
-        return np.frombuffer(mmap.mmap(-1, size), self.dtype).reshape(self.capacity, self.width)
+        memory = mmap.mmap(-1, size, **_PRIVATE)
+        return np.frombuffer(memory, self.dtype).reshape(self.capacity, self.width)
 
     def take(self) -> list[np.ndarray]:
         """The rows as a list of blocks (the slabs, the last one cut to its rows), handed
