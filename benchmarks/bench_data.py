@@ -7,6 +7,8 @@ Writes synthetic CSVs to a temporary folder (nothing is downloaded):
 
   train.csv         60,000 rows: 784 integer features 0-255 and a label 0-9 (MNIST's shape,
                     168 MB)
+  decimals.csv      20,000 rows: 784 features with 3 decimals in [0, 1) and a label (92 MB):
+                    numpy parses integers faster than decimals, and nncli makes use of it
   train8.csv        5,000 rows: 8 features, 4 decimals, a text label (for the predict model)
   predict-100k.csv  100,000 rows of the same 8 features (6 MB)
   predict-1m.csv    1,000,000 rows (62 MB)
@@ -16,7 +18,8 @@ and prints:
   reading  seconds to read train.csv into memory: nncli's `data.read_raw` (features as
            float64, labels as text, chunk by chunk, every check included) next to
            `numpy.loadtxt(path, delimiter=",", skiprows=1)`; each read in a fresh process
-           (as `nncli train` reads once), interleaved, the fastest of --repeat each
+           (as `nncli train` reads once), interleaved, the fastest of --repeat each;
+           then the same for decimals.csv
   train    peak resident memory of `nncli train` (784-32-10, one epoch, batch 256,
            validation 0.2) against the goal: twice the float32 features plus 200 MB
   predict  peak resident memory of `nncli predict` on 100k and on 1M rows (to stdout,
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 ROWS, FEATURES = 60_000, 784
+DECIMAL_ROWS = 20_000
 MB = 1_000_000  # decimal, as in the goal (2 x 188 MB + 200 MB = 576 MB)
 
 
@@ -52,6 +56,17 @@ def write_train(path: Path, seed: int = 0) -> None:
                 [rng.integers(0, 256, (5000, FEATURES)), rng.integers(0, 10, (5000, 1))]
             )
             np.savetxt(handle, block, fmt="%d", delimiter=",")
+
+
+def write_decimals(path: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    with path.open("w") as handle:
+        handle.write(",".join([*(f"p{i}" for i in range(FEATURES)), "label"]) + "\n")
+        for _ in range(0, DECIMAL_ROWS, 5000):
+            x = np.round(rng.random((5000, FEATURES)), 3)
+            np.savetxt(
+                handle, np.hstack([x, rng.integers(0, 10, (5000, 1))]), fmt="%g", delimiter=","
+            )
 
 
 def write_features(path: Path, rows: int, labels: bool, seed: int) -> None:
@@ -123,23 +138,28 @@ def run(folder: Path, repeat: int) -> None:
     print(f"writing CSVs to {folder} ...", flush=True)
     if not train.exists():
         write_train(train)
+    decimals = folder / "decimals.csv"
+    if not decimals.exists():
+        write_decimals(decimals)
     write_features(folder / "train8.csv", 5000, labels=True, seed=1)
     write_features(folder / "predict-100k.csv", 100_000, labels=False, seed=2)
     write_features(folder / "predict-1m.csv", 1_000_000, labels=False, seed=2)
 
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {os.cpu_count()} cores")
     # --- reading ----------------------------------------------------------------------------
-    seconds: dict[str, list[float]] = {name: [] for name in READERS}
-    for _ in range(repeat):  # interleaved, so a busy machine slows both alike
+    for path, rows in ((train, ROWS), (decimals, DECIMAL_ROWS)):
+        seconds: dict[str, list[float]] = {name: [] for name in READERS}
+        for _ in range(repeat):  # interleaved, so a busy machine slows both alike
+            for name, times in seconds.items():
+                times.append(read_seconds(name, path))
+        size = path.stat().st_size / MB
+        print(f"\nreading {path.name} ({size:.0f} MB, {rows:,} x {FEATURES + 1}), each read in a")
+        print(f"fresh process, fastest of {repeat}:")
         for name, times in seconds.items():
-            times.append(read_seconds(name, train))
-    size = train.stat().st_size / MB
-    print(f"\nreading {train.name} ({size:.0f} MB, {ROWS:,} x {FEATURES + 1}), each read in a")
-    print(f"fresh process, fastest of {repeat}:")
-    for name, times in seconds.items():
-        print(f"  {name:15s} {min(times):5.2f} s   (all: {', '.join(f'{t:.2f}' for t in times)})")
-    ours, numpy = (min(times) for times in seconds.values())
-    print(f"  nncli / numpy   {ours / numpy:5.2f}")
+            shown = ", ".join(f"{t:.2f}" for t in times)
+            print(f"  {name:15s} {min(times):5.2f} s   (all: {shown})")
+        ours, numpy = (min(times) for times in seconds.values())
+        print(f"  nncli / numpy   {ours / numpy:5.2f}")
 
     # --- train ------------------------------------------------------------------------------
     config = folder / "bench.yaml"
