@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,17 @@ from nncli.errors import ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
 from nncli.metrics import metric_mode
 from nncli.model import Model, load_arrays
-from nncli.plots import loss_chart_file
 from nncli.runlock import run_lock
 from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
 from nncli.signals import stop_on_signal
+from nncli.train_report import (
+    check_monitor,
+    display_columns,
+    metric_columns,
+    print_header,
+    print_report,
+    summarize,
+)
 from nncli.train_state import StopState, generators, restore_state, save_state
 
 GRADIENT_SAMPLES = 16  # batches per epoch whose gradient norms are measured
@@ -114,12 +120,12 @@ class Trainer:
         self.params = flatten_parameters(self.network)
         self.optimizer = build_optimizer(config)
         self.schedule = build_schedule(config)
-        self.columns = self._columns()
+        self.columns = metric_columns(prep.task, self.data.val is not None)
         es = config.training.early_stopping
         monitor = es.monitor if es else ("val_loss" if self.data.val else "train_loss")
-        self._check_monitor(monitor, "training.early_stopping.monitor")
+        check_monitor(monitor, self.columns, "training.early_stopping.monitor")
         if config.schedule is not None and config.schedule.type == "plateau":
-            self._check_monitor(config.schedule.monitor, "schedule.monitor")
+            check_monitor(config.schedule.monitor, self.columns, "schedule.monitor")
         mode = monitor_mode(monitor, es.mode) if es else metric_mode(monitor)
         self.stop = StopState(monitor, mode)
         self.epoch = 0
@@ -127,36 +133,6 @@ class Trainer:
         self.signal_received: int | None = None
         self.resumes: list[dict] = []  # each resume's epoch and config changes, kept in checkpoints
         self.notes: list[str] = list(self.data.notes)  # printed under the run's header line
-
-    # --- the metric columns -----------------------------------------------------------------
-
-    def _columns(self) -> list[str]:
-        classification = self.data.prep.task == "classification"
-        names = ["train_loss"] + (["train_accuracy"] if classification else [])
-        if self.data.val is not None:
-            metrics = (
-                ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
-                if classification
-                else ["mse", "rmse", "mae", "r2"]
-            )
-            names += ["val_loss"] + [f"val_{m}" for m in metrics]
-        return [*names, "lr", "seconds"]
-
-    def _check_monitor(self, name: str, key: str) -> None:
-        if name not in self.columns or name in ("lr", "seconds"):
-            import difflib
-
-            options = [c for c in self.columns if c not in ("lr", "seconds")]
-            close = difflib.get_close_matches(name, options, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{key}: '{name}' is not a logged metric{hint}; logged: {options}")
-
-    def _display_columns(self) -> list[str]:
-        wanted = ["train_loss", "val_loss", "val_accuracy", "val_f1_macro", "val_rmse", "val_r2"]
-        shown = [c for c in wanted if c in self.columns]
-        if self.stop.monitor not in shown:
-            shown.append(self.stop.monitor)
-        return [*shown, "lr", "seconds"]
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -192,11 +168,9 @@ class Trainer:
         grad_log = CsvLog(
             folder / "gradients.csv", ["epoch", "layer", "grad_norm", "update_ratio"], keep
         )
-        self.console.print(f"[bold]nncli[/bold] run {folder}", highlight=False, soft_wrap=True)
-        self.console.print(f"  {self._describe()}", highlight=False, soft_wrap=True)
-        for note in self.notes:
-            self.console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
-        printer = EpochPrinter(self.console, self._display_columns(), config.training.epochs)
+        print_header(self, folder)
+        shown = display_columns(self.columns, self.stop.monitor)
+        printer = EpochPrinter(self.console, shown, config.training.epochs)
         clock = Stopwatch()
         stop_reason = "completed"
         if config.training.epochs == 0 or self.epoch == 0:
@@ -392,58 +366,12 @@ class Trainer:
     # --- the summary ------------------------------------------------------------------------
 
     def _finish(self, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
+        """With restore_best, the best weights become the model's; then summary.json and the
+        closing lines."""
         es = self.config.training.early_stopping
         if es is not None and es.restore_best and self.best_state is not None:
             load_arrays(self.network, self.best_state, folder)
-        summary: dict[str, Any] = {
-            "name": self.config.name,
-            "run_dir": str(folder),
-            "stop_reason": stop_reason,
-            "signal": self.signal_received,
-            "epochs_run": self.epoch,
-            "monitor": self.stop.monitor,
-            "mode": self.stop.mode,
-            "best_epoch": self.stop.best_epoch or None,
-            "best_value": self.stop.best_value,
-            "parameters": int(sum(p.value.size for p in self.params)),
-            "seconds": round(clock.seconds(), 3),
-            "finished": datetime.now().isoformat(timespec="seconds"),
-        }
-        if self.resumes:
-            summary["resumes"] = self.resumes
-        if self.data.test is not None and stop_reason != "diverged":
-            metrics = self.model.evaluate_arrays(self.data.test.x, self.data.test.y)
-            cm = metrics.pop("confusion_matrix", None)
-            summary["test_metrics"] = {k: float(v) for k, v in metrics.items()}
-            if cm is not None:
-                summary["test_confusion_matrix"] = np.asarray(cm).tolist()
+        summary = summarize(self, folder, stop_reason, clock)
         write_json(folder / "summary.json", summary)
-        self._report(folder, summary)
+        print_report(self.console, folder, summary)
         return summary
-
-    def _report(self, folder: Path, summary: dict[str, Any]) -> None:
-        reason = summary["stop_reason"].replace("_", " ")
-        best = summary["best_epoch"]
-        text = f"[bold]done[/bold] ({reason}) after {summary['epochs_run']} epochs"
-        if best:
-            text += f"; best epoch {best}: {self.stop.monitor} = {summary['best_value']:.4f}"
-        if reason != "diverged":  # the error line says it all
-            self.console.print(text, highlight=False, soft_wrap=True)
-        if "test_metrics" in summary:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
-            self.console.print(f"test: {shown}", highlight=False, soft_wrap=True)
-        for line in loss_chart_file(folder / "metrics.csv", self.console.encoding):
-            self.console.print(line, highlight=False, soft_wrap=True)
-        self.console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
-
-    def _describe(self) -> str:
-        prep = self.data.prep
-        n_params = sum(p.value.size for p in self.params)
-        sizes = f"train {len(self.data.train.x)}"
-        sizes += f", val {len(self.data.val.x)}" if self.data.val else ""
-        sizes += f", test {len(self.data.test.x)}" if self.data.test else ""
-        what = f"{len(prep.classes)} classes" if prep.classes else f"{len(prep.targets)} target(s)"
-        return (
-            f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
-            f"{n_params} parameters; {self.out.activation['name']} + {self.out.loss['name']}"
-        )

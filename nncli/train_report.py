@@ -1,0 +1,120 @@
+"""What a run logs and says: its metric columns, header lines, summary.json, closing lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich.console import Console
+
+from nncli.errors import ConfigError
+from nncli.plots import loss_chart_file
+from nncli.runs import Stopwatch
+
+if TYPE_CHECKING:
+    from nncli.train import Trainer
+
+
+def metric_columns(task: str, has_val: bool) -> list[str]:
+    """The columns of metrics.csv after `epoch`: training, then validation, then lr and time."""
+    classification = task == "classification"
+    names = ["train_loss"] + (["train_accuracy"] if classification else [])
+    if has_val:
+        metrics = (
+            ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+            if classification
+            else ["mse", "rmse", "mae", "r2"]
+        )
+        names += ["val_loss"] + [f"val_{m}" for m in metrics]
+    return [*names, "lr", "seconds"]
+
+
+def check_monitor(name: str, columns: list[str], key: str) -> None:
+    """A monitored name must be a logged metric, checked before any work starts."""
+    if name not in columns or name in ("lr", "seconds"):
+        import difflib
+
+        options = [c for c in columns if c not in ("lr", "seconds")]
+        close = difflib.get_close_matches(name, options, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"{key}: '{name}' is not a logged metric{hint}; logged: {options}")
+
+
+def display_columns(columns: list[str], monitor: str) -> list[str]:
+    """The few columns the epoch lines show (metrics.csv has them all), the monitor always."""
+    wanted = ["train_loss", "val_loss", "val_accuracy", "val_f1_macro", "val_rmse", "val_r2"]
+    shown = [c for c in wanted if c in columns]
+    if monitor not in shown:
+        shown.append(monitor)
+    return [*shown, "lr", "seconds"]
+
+
+def print_header(trainer: Trainer, folder: Path) -> None:
+    """The run folder, what is trained on what, and the notes (data, resume) under it."""
+    console = trainer.console
+    console.print(f"[bold]nncli[/bold] run {folder}", highlight=False, soft_wrap=True)
+    console.print(f"  {_describe(trainer)}", highlight=False, soft_wrap=True)
+    for note in trainer.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+def _describe(trainer: Trainer) -> str:
+    data, prep = trainer.data, trainer.data.prep
+    n_params = sum(p.value.size for p in trainer.params)
+    sizes = f"train {len(data.train.x)}"
+    sizes += f", val {len(data.val.x)}" if data.val else ""
+    sizes += f", test {len(data.test.x)}" if data.test else ""
+    what = f"{len(prep.classes)} classes" if prep.classes else f"{len(prep.targets)} target(s)"
+    return (
+        f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
+        f"{n_params} parameters; {trainer.out.activation['name']} + {trainer.out.loss['name']}"
+    )
+
+
+def summarize(trainer: Trainer, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
+    """summary.json: how the run ended, its best epoch, and the final model's test metrics
+    (not after a divergence)."""
+    stop = trainer.stop
+    summary: dict[str, Any] = {
+        "name": trainer.config.name,
+        "run_dir": str(folder),
+        "stop_reason": stop_reason,
+        "signal": trainer.signal_received,
+        "epochs_run": trainer.epoch,
+        "monitor": stop.monitor,
+        "mode": stop.mode,
+        "best_epoch": stop.best_epoch or None,
+        "best_value": stop.best_value,
+        "parameters": int(sum(p.value.size for p in trainer.params)),
+        "seconds": round(clock.seconds(), 3),
+        "finished": datetime.now().isoformat(timespec="seconds"),
+    }
+    if trainer.resumes:
+        summary["resumes"] = trainer.resumes
+    test = trainer.data.test
+    if test is not None and stop_reason != "diverged":
+        metrics = trainer.model.evaluate_arrays(test.x, test.y)
+        cm = metrics.pop("confusion_matrix", None)
+        summary["test_metrics"] = {k: float(v) for k, v in metrics.items()}
+        if cm is not None:
+            summary["test_confusion_matrix"] = np.asarray(cm).tolist()
+    return summary
+
+
+def print_report(console: Console, folder: Path, summary: dict[str, Any]) -> None:
+    """The closing lines: why it stopped, the best epoch, test metrics, the loss chart."""
+    reason = summary["stop_reason"].replace("_", " ")
+    best = summary["best_epoch"]
+    text = f"[bold]done[/bold] ({reason}) after {summary['epochs_run']} epochs"
+    if best:
+        text += f"; best epoch {best}: {summary['monitor']} = {summary['best_value']:.4f}"
+    if reason != "diverged":  # the error line says it all
+        console.print(text, highlight=False, soft_wrap=True)
+    if "test_metrics" in summary:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
+        console.print(f"test: {shown}", highlight=False, soft_wrap=True)
+    for line in loss_chart_file(folder / "metrics.csv", console.encoding):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
