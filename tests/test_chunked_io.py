@@ -137,6 +137,13 @@ def test_bytes_errors_in_later_chunks_name_their_line_or_offset(tmp_path, tiny_c
     path.write_bytes(head + b"1,2,\x003,ant\n")
     with pytest.raises(DataError, match=f"a NUL byte at offset {len(head) + 4}"):
         load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+    # A BOM is 3 bytes of the file: offsets count it, and it takes no line.
+    path.write_bytes(b"\xef\xbb\xbfa,y\n1,\x002\n")
+    with pytest.raises(DataError, match="a NUL byte at offset 9"):
+        list(csvio.read_chunks(path))
+    path.write_bytes(b"\xef\xbb\xbfa,y\n1,2\n3,caf\xe9\n")
+    with pytest.raises(DataError, match=r"f\.csv:3: not UTF-8 text \(byte 0xe9\)"):
+        list(csvio.read_chunks(path))
 
 
 def test_a_line_longer_than_a_chunk(tmp_path, tiny_chunks):
