@@ -46,7 +46,7 @@ class Table:
 
     path: str
     header: list[str]
-    lines: list[str]
+    lines: list[str]  # as in the file, with their LF (numpy and the csv module skip it)
     line_nos: Sequence[int]  # 1-based line number in the file of each entry of `lines`
     delimiter: str
     positions: Mapping[str, int]  # column name -> index in header (shared by a file's chunks)
