@@ -41,7 +41,8 @@ import numpy as np
 from rich.console import Console
 
 from nncli.config import Config
-from nncli.data import Dataset, Preprocessor, Split
+from nncli.data import Dataset, Split
+from nncli.preprocess import Preprocessor
 from nncli.train import Trainer
 
 

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
 from nncli.checkpoint import Checkpoint, load_checkpoint
 from nncli.config import Config
-from nncli.data import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
 from nncli.errors import CheckpointError, ConfigError, DataError
@@ -21,6 +20,7 @@ from nncli.metrics import (
     regression_metrics,
     regression_metrics_per_output,
 )
+from nncli.preprocess import Preprocessor
 
 PREDICT_CHUNK = 8192
 SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arrays names them)

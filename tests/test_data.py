@@ -12,7 +12,6 @@ import pytest
 from nncli import csvio
 from nncli.csvio import read_table
 from nncli.data import (
-    Preprocessor,
     infer_task,
     load_dataset,
     read_features,
@@ -20,6 +19,7 @@ from nncli.data import (
     split_indices,
 )
 from nncli.errors import CheckpointError, DataError
+from nncli.preprocess import Preprocessor
 
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 

@@ -13,12 +13,13 @@ import pytest
 from rich.console import Console
 
 from nncli.config import Config
-from nncli.data import Dataset, Preprocessor, Split
+from nncli.data import Dataset, Split
 from nncli.engine.activations import ReLU, Softmax, Tanh
 from nncli.engine.base import FlatParams, Param, Sequential, flatten_parameters
 from nncli.engine.head import CrossEntropy, Head
 from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
 from nncli.engine.optimizers import OPTIMIZERS
+from nncli.preprocess import Preprocessor
 from nncli.train import Trainer
 
 EXACT = {"rtol": 1e-12, "atol": 1e-15}

@@ -1,0 +1,260 @@
+"""Preprocessing fit on the training rows: feature scaling, target scaling and class labels,
+and its pickle-free checkpoint state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from nncli.errors import CheckpointError, DataError
+
+
+class Preprocessor:
+    """Everything needed to turn raw CSV values into model inputs and back; fit on train only.
+
+    Features are mapped as (x - x_offset) / x_scale (standard: mean/std, minmax: min/range,
+    none: 0/1); regression targets likewise with y_offset / y_scale.
+    """
+
+    def __init__(
+        self,
+        features: list[str],
+        targets: list[str],
+        task: str,
+        classes: list[str] | None,
+        x_offset: np.ndarray,
+        x_scale: np.ndarray,
+        y_offset: np.ndarray | None = None,
+        y_scale: np.ndarray | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.features = list(features)
+        self.targets = list(targets)
+        self.task = task
+        self.classes = None if classes is None else list(classes)
+        self.x_offset = np.asarray(x_offset, dtype=np.float64)
+        self.x_scale = np.asarray(x_scale, dtype=np.float64)
+        self.y_offset = None if y_offset is None else np.asarray(y_offset, dtype=np.float64)
+        self.y_scale = None if y_scale is None else np.asarray(y_scale, dtype=np.float64)
+        self.dtype = np.dtype(dtype)
+        self._index = {c: i for i, c in enumerate(self.classes or [])}
+
+    @classmethod
+    def fit(
+        cls,
+        features: list[str],
+        targets: list[str],
+        task: str,
+        classes: list[str] | None,
+        x: np.ndarray | Sequence[np.ndarray],
+        scale: str = "standard",
+        y: np.ndarray | None = None,
+        scale_target: bool = False,
+        dtype: Any = np.float32,
+        rows: np.ndarray | None = None,
+    ) -> Preprocessor:
+        """Statistics from the training rows only (`rows` of x and y, sorted; default all);
+        x may be one array or its row blocks as read; constant columns get scale 1, never 0.
+        """
+        x_offset, x_scale = _stats([x] if isinstance(x, np.ndarray) else x, scale, rows)
+        y_offset = y_scale = None
+        if task == "regression":
+            y_offset, y_scale = _stats([y], "standard" if scale_target else "none", rows)
+        return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output: classes (classification) or targets (regression)."""
+        return len(self.classes) if self.classes is not None else len(self.targets)
+
+    def transform_x(self, x_raw: Any) -> np.ndarray:
+        """Raw feature rows (n, f) in `features` order -> scaled array of the training dtype."""
+        x = np.array(x_raw, dtype=np.float64)  # a copy: scaled in place below
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise DataError(
+                f"expected rows of {len(self.features)} features ({', '.join(self.features)}), "
+                f"got an array of shape {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            raise DataError("the features contain nan or inf values")
+        return self._scale_x(x)
+
+    def _scale_x(self, x: np.ndarray) -> np.ndarray:
+        """Scale a float64 array we own, in place: big inputs get no temporary copies."""
+        x -= self.x_offset
+        x /= self.x_scale
+        return x.astype(self.dtype, copy=False)
+
+    def encode_y(self, values: Any) -> np.ndarray:
+        """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype."""
+        if self.classes is None:
+            y = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+            return ((y - self.y_offset) / self.y_scale).astype(self.dtype)
+        idx, bad = self.class_indices(values)
+        if bad is not None:
+            raise DataError(f"unknown label {_text(values[bad])!r} (classes: {self.classes})")
+        return idx
+
+    def decode_y(self, y: Any) -> np.ndarray:
+        """Class indices -> label text, or scaled regression outputs -> original units (float64)."""
+        if self.classes is None:
+            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            return y * self.y_scale + self.y_offset
+        return np.asarray(self.classes, dtype=str)[np.asarray(y, dtype=np.int64)]
+
+    def class_indices(self, labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
+        """Indices of labels, and the position of the first unknown one (or None)."""
+        numeric = {float(c): i for i, c in enumerate(self.classes or []) if is_number(c)}
+        out = np.empty(len(labels), dtype=np.int64)
+        for k, label in enumerate(labels):
+            text = _text(label)
+            i = self._index.get(text)
+            if i is None and len(numeric) == len(self._index) and is_number(text):
+                i = numeric.get(float(text))  # "1.0" in a test file is the training class "1"
+            if i is None:
+                return out, k
+            out[k] = i
+        return out, None
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-able metadata and named float64 arrays, for a pickle-free checkpoint."""
+        meta = {
+            "features": self.features,
+            "targets": self.targets,
+            "task": self.task,
+            "classes": self.classes,
+            "dtype": self.dtype.name,
+        }
+        arrays = {"x_offset": self.x_offset, "x_scale": self.x_scale}
+        if self.y_offset is not None:
+            arrays |= {"y_offset": self.y_offset, "y_scale": self.y_scale}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: Any, arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """Inverse of to_state; anything missing, mistyped or mis-shaped is a CheckpointError
+        (a checkpoint may come from anyone: nothing here may fail later, at predict time).
+        """
+        if not isinstance(meta, dict):
+            raise CheckpointError("preprocessing state is not a mapping")
+        for key in ("features", "targets", "task", "classes", "dtype"):
+            if key not in meta:
+                raise CheckpointError(f"preprocessing state is incomplete: missing {key!r}")
+        task, dtype = meta["task"], meta["dtype"]
+        if task not in ("classification", "regression"):
+            raise CheckpointError(f"preprocessing state: unknown task {_clip(task)}")
+        if dtype not in ("float32", "float64"):
+            raise CheckpointError(f"preprocessing state: unsupported dtype {_clip(dtype)}")
+        features, targets = _names(meta, "features"), _names(meta, "targets")
+        classes = None if meta["classes"] is None else _names(meta, "classes")
+        if task == "classification" and (classes is None or len(classes) < 2 or len(targets) != 1):
+            raise CheckpointError("preprocessing state: classification needs 1 target, 2+ classes")
+        if task == "regression" and classes is not None:
+            raise CheckpointError("preprocessing state: a regression model has no classes")
+        f, k = len(features), len(targets)
+        shapes = {"x_offset": f, "x_scale": f}
+        if task == "regression":
+            shapes |= {"y_offset": k, "y_scale": k}
+        unexpected = sorted(set(arrays) - set(shapes))
+        if unexpected:
+            raise CheckpointError(f"unexpected preprocessing array {unexpected[0]!r}")
+        for name, n in shapes.items():
+            a = arrays.get(name)
+            got = None if a is None else a.shape
+            if got != (n,):
+                raise CheckpointError(f"preprocessing array {name!r}: expected ({n},), got {got}")
+            if not np.all(np.isfinite(a)) or (name.endswith("scale") and not np.all(a > 0)):
+                raise CheckpointError(f"preprocessing array {name!r} holds invalid values")
+        return cls(
+            features,
+            targets,
+            task,
+            classes,
+            arrays["x_offset"],
+            arrays["x_scale"],
+            arrays.get("y_offset"),
+            arrays.get("y_scale"),
+            dtype,
+        )
+
+
+def _names(meta: dict, key: str) -> list[str]:
+    value = meta[key]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise CheckpointError(
+            f"preprocessing state: {key!r} must be a list of distinct names, got {_clip(value)}"
+        )
+    return value
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _stats(
+    parts: Sequence[np.ndarray], scale: str, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per column over `rows` of the row blocks `parts` (together one array),
+    a few thousand rows at a time so big data needs no copy; a constant column keeps scale 1
+    so nothing divides by zero.
+    """
+    width = parts[0].shape[1]
+    n = sum(len(p) for p in parts) if rows is None else len(rows)
+    if scale == "none":
+        return np.zeros(width), np.ones(width)
+
+    def chunks() -> Iterator[np.ndarray]:
+        return _row_blocks(parts, rows)
+
+    if scale == "standard":
+        offset = sum(c.sum(axis=0) for c in chunks()) / n
+        squares = sum(np.einsum("ij,ij->j", d, d) for d in (c - offset for c in chunks()))
+        spread = np.sqrt(squares / n)
+    elif scale == "minmax":
+        offset = np.min([c.min(axis=0) for c in chunks()], axis=0)
+        spread = np.max([c.max(axis=0) for c in chunks()], axis=0) - offset
+    else:
+        raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
+    spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
+    return offset.astype(np.float64), spread.astype(np.float64)
+
+
+def _row_blocks(parts: Sequence[np.ndarray], rows: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The rows `rows` (sorted; None: all) of the blocks `parts`, about 2 MB at a time."""
+    size = max(1, (2 << 20) // (8 * max(1, parts[0].shape[1])))
+    start = 0
+    for part in parts:
+        end = start + len(part)
+        if rows is None:
+            for i in range(0, len(part), size):
+                yield part[i : i + size]
+        else:
+            lo, hi = np.searchsorted(rows, [start, end])
+            local = rows[lo:hi] - start
+            for i in range(0, len(local), size):
+                yield np.take(part, local[i : i + size], axis=0)
+        start = end
+
+
+def _text(label: Any) -> str:
+    """Label as text: numpy/int values as their digits, integral floats (3.0) as '3'."""
+    if isinstance(label, float | np.floating) and float(label).is_integer():
+        return str(int(label))
+    return str(label).strip()
+
+
+def is_number(text: str) -> bool:
+    """Whether a text is a finite number as float() reads it (digit separators aside): labels
+    that all are sort and match as numbers ("2" < "10", "1.0" is the class "1")."""
+    try:
+        return np.isfinite(float(text)) and "_" not in text
+    except (TypeError, ValueError):
+        return False
