@@ -38,6 +38,22 @@ def run_cli(*args: object, cwd: str | Path | None = None) -> subprocess.Complete
     )
 
 
+@dataclass
+class DataCfg:
+    """Stand-in for the pydantic data config (duck-typed by load_dataset)."""
+
+    train: str
+    target: str | list[str]
+    validation: float | str | None = None
+    test: str | None = None
+    features: list[str] | None = None
+    task: str = "auto"
+    scale: str = "standard"
+    scale_target: bool = True
+    delimiter: str = ","
+    missing: str = "error"
+
+
 def relpath(target: Path, start: Path) -> str:
     """`target` relative to the folder `start` (configs use paths relative to themselves)."""
     return os.path.relpath(target, start)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATASETS, run_cli
+from conftest import DATASETS, DataCfg, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,22 +17,6 @@ import nncli
 from nncli import csvio, slabs
 from nncli.data import load_dataset
 from nncli.errors import DataError
-
-
-@dataclass
-class Cfg:
-    """Stand-in for the pydantic data config (duck-typed by load_dataset)."""
-
-    train: str
-    target: str | list[str]
-    validation: float | str | None = None
-    test: str | None = None
-    features: list[str] | None = None
-    task: str = "auto"
-    scale: str = "standard"
-    scale_target: bool = True
-    delimiter: str = ","
-    missing: str = "error"
 
 
 @pytest.fixture
@@ -72,8 +55,8 @@ def test_a_dataset_read_in_chunks_equals_the_one_read_whole(tmp_path, monkeypatc
     test = tmp_path / "test.csv"
     test.write_text("y,c,b,a\n" + "\n".join(f"bee,{i},{-i},{i / 4}" for i in range(50)) + "\n")
     cfgs = [
-        Cfg(str(train), "y", validation=0.25, test=str(test), missing="drop"),
-        Cfg(str(train), "a", features=["c", "b"], scale="minmax", missing="drop"),
+        DataCfg(str(train), "y", validation=0.25, test=str(test), missing="drop"),
+        DataCfg(str(train), "a", features=["c", "b"], scale="minmax", missing="drop"),
     ]
     for cfg in cfgs:
         whole = load_dataset(cfg, np.random.default_rng(3))
@@ -124,7 +107,7 @@ def test_errors_in_later_chunks_name_their_line(tmp_path, tiny_chunks, line, mes
     path = tmp_path / "f.csv"
     path.write_text("a,b,c,y\n" + "\n".join(lines) + "\n", newline="")
     with pytest.raises(DataError) as info:
-        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+        load_dataset(DataCfg(str(path), "y"), np.random.default_rng(0))
     assert message in str(info.value)
 
 
@@ -133,10 +116,10 @@ def test_bytes_errors_in_later_chunks_name_their_line_or_offset(tmp_path, tiny_c
     path = tmp_path / "f.csv"
     path.write_bytes(head + b"1,2,3,caf\xe9\n4,5,6,ant\n")
     with pytest.raises(DataError, match=r"f\.csv:152: not UTF-8 text \(byte 0xe9\)"):
-        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+        load_dataset(DataCfg(str(path), "y"), np.random.default_rng(0))
     path.write_bytes(head + b"1,2,\x003,ant\n")
     with pytest.raises(DataError, match=f"a NUL byte at offset {len(head) + 4}"):
-        load_dataset(Cfg(str(path), "y"), np.random.default_rng(0))
+        load_dataset(DataCfg(str(path), "y"), np.random.default_rng(0))
     # A BOM is 3 bytes of the file: offsets count it, and it takes no line.
     path.write_bytes(b"\xef\xbb\xbfa,y\n1,\x002\n")
     with pytest.raises(DataError, match="a NUL byte at offset 9"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DataCfg
 
 from nncli import csvio
 from nncli.csvio import read_table
@@ -24,29 +24,13 @@ from nncli.preprocess import Preprocessor
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 
 
-@dataclass
-class Cfg:
-    """Stand-in for the pydantic data config (duck-typed by load_dataset)."""
-
-    train: str
-    target: str | list[str]
-    validation: float | str | None = None
-    test: str | None = None
-    features: list[str] | None = None
-    task: str = "auto"
-    scale: str = "standard"
-    scale_target: bool = True
-    delimiter: str = ","
-    missing: str = "error"
-
-
 def write(tmp_path: Path, text: str, name: str = "d.csv") -> str:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return str(path)
 
 
-def load(cfg: Cfg, seed: int = 0):
+def load(cfg: DataCfg, seed: int = 0):
     return load_dataset(cfg, np.random.default_rng(seed))
 
 
@@ -90,7 +74,7 @@ def test_bundled_datasets_load_with_expected_tasks_and_classes():
     }
     for name, (target, classes) in expect.items():
         folder = DATASETS / name
-        ds = load(Cfg(str(folder / "train.csv"), target, 0.2, str(folder / "test.csv")))
+        ds = load(DataCfg(str(folder / "train.csv"), target, 0.2, str(folder / "test.csv")))
         assert ds.prep.classes == classes, name
         assert ds.prep.task == ("regression" if classes is None else "classification")
         assert ds.train.x.dtype == np.float32
@@ -104,7 +88,7 @@ def test_bundled_datasets_load_with_expected_tasks_and_classes():
 def test_iris_feature_names_with_spaces_and_parentheses():
     train = str(DATASETS / "iris" / "train.csv")
     names = ["petal width (cm)", "sepal length (cm)"]
-    ds = load(Cfg(train, "species", features=names))
+    ds = load(DataCfg(train, "species", features=names))
     assert ds.prep.features == names and ds.train.x.shape == (120, 2)
     raw = read_table(train).numbers(names)
     assert np.allclose(ds.train.x, (raw - raw.mean(0)) / raw.std(0), atol=1e-5)
@@ -112,19 +96,19 @@ def test_iris_feature_names_with_spaces_and_parentheses():
 
 def test_forced_tasks_and_several_targets(tmp_path):
     path = write(tmp_path, "a,b,c\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(12)))
-    assert load(Cfg(path, "b")).prep.task == "classification"
-    assert load(Cfg(path, "b", task="regression")).prep.task == "regression"
-    forced = load(Cfg(path, "c", task="classification"))
+    assert load(DataCfg(path, "b")).prep.task == "classification"
+    assert load(DataCfg(path, "b", task="regression")).prep.task == "regression"
+    forced = load(DataCfg(path, "c", task="classification"))
     assert forced.prep.classes == [str(2 * i) for i in range(12)]
-    both = load(Cfg(path, ["b", "c"]))
+    both = load(DataCfg(path, ["b", "c"]))
     assert both.prep.task == "regression" and both.train.y.shape == (12, 2)
     with raises("several targets"):
-        load(Cfg(path, ["b", "c"], task="classification"))
+        load(DataCfg(path, ["b", "c"], task="classification"))
     text = write(tmp_path, "a,y\n1,x\n2,z\n", "t.csv")
     with raises(r"t\.csv:2: column 'y': 'x' is not a number"):
-        load(Cfg(text, "y", task="regression"))
+        load(DataCfg(text, "y", task="regression"))
     with raises("single class"):
-        load(Cfg(write(tmp_path, "a,y\n1,x\n2,x\n", "one.csv"), "y"))
+        load(DataCfg(write(tmp_path, "a,y\n1,x\n2,x\n", "one.csv"), "y"))
 
 
 # --- validation split -------------------------------------------------------------------
@@ -137,12 +121,12 @@ def labelled(tmp_path: Path, counts: dict[str, int]) -> str:
 
 def test_stratified_split_keeps_proportions_and_is_deterministic(tmp_path):
     path = labelled(tmp_path, {"a": 50, "b": 30, "c": 20})
-    ds = load(Cfg(path, "y", validation=0.2), seed=1)
+    ds = load(DataCfg(path, "y", validation=0.2), seed=1)
     assert np.bincount(ds.val.y).tolist() == [10, 6, 4]
     assert np.bincount(ds.train.y).tolist() == [40, 24, 16]
-    again = load(Cfg(path, "y", validation=0.2), seed=1)
+    again = load(DataCfg(path, "y", validation=0.2), seed=1)
     assert np.array_equal(ds.val.x, again.val.x)
-    other = load(Cfg(path, "y", validation=0.2), seed=2)
+    other = load(DataCfg(path, "y", validation=0.2), seed=2)
     assert not np.array_equal(ds.val.x, other.val.x)
 
 
@@ -153,22 +137,22 @@ def test_split_rows_are_disjoint_and_cover_everything():
 
 
 def test_tiny_class_stays_in_train_and_too_few_rows_is_an_error(tmp_path):
-    ds = load(Cfg(labelled(tmp_path, {"a": 10, "b": 1}), "y", validation=0.2))
+    ds = load(DataCfg(labelled(tmp_path, {"a": 10, "b": 1}), "y", validation=0.2))
     assert np.bincount(ds.val.y, minlength=2).tolist() == [2, 0]
     assert np.bincount(ds.train.y).tolist() == [8, 1]
     path = write(tmp_path, "x,y\n1,a\n2,b\n3,a\n", "tiny.csv")
     with raises(r"tiny\.csv: too few rows \(3\) to hold out a validation fraction of 0.1"):
-        load(Cfg(path, "y", validation=0.1))
+        load(DataCfg(path, "y", validation=0.1))
 
 
 def test_validation_csv_and_test_csv(tmp_path):
     train = labelled(tmp_path, {"a": 5, "b": 5})
     val = write(tmp_path, "y,x,extra\nb,1,q\na,2,q\n", "v.csv")
-    ds = load(Cfg(train, "y", validation=val, test=val))
+    ds = load(DataCfg(train, "y", validation=val, test=val))
     assert ds.val.y.tolist() == [1, 0] and ds.test.x.shape == (2, 1)
     bad = write(tmp_path, "x,y\n1,a\n2,c\n", "bad.csv")
     with raises(r"bad\.csv:3: label 'c' of 'y' was not in the training data \(classes: a, b\)"):
-        load(Cfg(train, "y", test=bad))
+        load(DataCfg(train, "y", test=bad))
 
 
 # --- preprocessing ----------------------------------------------------------------------
@@ -177,19 +161,19 @@ def test_validation_csv_and_test_csv(tmp_path):
 def test_scaler_is_fit_on_train_only(tmp_path):
     train = write(tmp_path, "x,k,y\n0,5,1.5\n2,5,2.5\n4,5,3.5\n", "train.csv")
     test = write(tmp_path, "x,k,y\n100,7,0.5\n", "test.csv")
-    ds = load(Cfg(train, "y", test=test))
+    ds = load(DataCfg(train, "y", test=test))
     assert ds.prep.x_offset.tolist() == [2.0, 5.0]
     assert np.allclose(ds.prep.x_scale, [np.std([0, 2, 4]), 1.0])  # constant column: scale 1
     assert np.allclose(ds.test.x, [[98 / np.std([0, 2, 4]), 2.0]])
-    mm = load(Cfg(train, "y", test=test, scale="minmax"))
+    mm = load(DataCfg(train, "y", test=test, scale="minmax"))
     assert np.allclose(mm.train.x[:, 0], [0, 0.5, 1]) and np.allclose(mm.test.x, [[25, 2]])
-    raw = load(Cfg(train, "y", test=test, scale="none", scale_target=False))
+    raw = load(DataCfg(train, "y", test=test, scale="none", scale_target=False))
     assert raw.test.x.tolist() == [[100, 7]] and raw.train.y[:, 0].tolist() == [1.5, 2.5, 3.5]
 
 
 def test_held_out_rows_do_not_leak_into_the_scaler(tmp_path):
     path = write(tmp_path, "x,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(20)))
-    ds = load(Cfg(path, "y", validation=0.25, scale_target=False), seed=3)
+    ds = load(DataCfg(path, "y", validation=0.25, scale_target=False), seed=3)
     train_raw = ds.train.x[:, 0] * ds.prep.x_scale[0] + ds.prep.x_offset[0]
     assert len(train_raw) == 15
     assert ds.prep.x_offset[0] == pytest.approx(train_raw.mean(), rel=1e-6)
@@ -197,7 +181,7 @@ def test_held_out_rows_do_not_leak_into_the_scaler(tmp_path):
 
 def test_regression_targets_round_trip_in_original_units():
     folder = DATASETS / "diabetes"
-    ds = load(Cfg(str(folder / "train.csv"), "progression", 0.2, str(folder / "test.csv")))
+    ds = load(DataCfg(str(folder / "train.csv"), "progression", 0.2, str(folder / "test.csv")))
     assert abs(ds.train.y.mean()) < 1e-5 and ds.train.y.std() == pytest.approx(1, rel=1e-5)
     raw = read_table(folder / "test.csv").numbers(["progression"])
     assert np.allclose(ds.prep.decode_y(ds.test.y), raw, rtol=1e-5)
@@ -214,7 +198,7 @@ def test_labels_encode_and_decode_as_text():
 
 def test_preprocessor_state_round_trips_through_json_and_npz(tmp_path):
     folder = DATASETS / "diabetes"
-    prep = load(Cfg(str(folder / "train.csv"), "progression")).prep
+    prep = load(DataCfg(str(folder / "train.csv"), "progression")).prep
     meta, arrays = prep.to_state()
     np.savez(tmp_path / "p.npz", **arrays)
     with np.load(tmp_path / "p.npz", allow_pickle=False) as f:
@@ -223,7 +207,7 @@ def test_preprocessor_state_round_trips_through_json_and_npz(tmp_path):
     assert np.array_equal(back.transform_x(x), prep.transform_x(x))
     assert back.features == prep.features and back.targets == ["progression"]
     assert back.dtype == np.float32 and back.classes is None
-    iris = load(Cfg(str(DATASETS / "iris" / "train.csv"), "species")).prep
+    iris = load(DataCfg(str(DATASETS / "iris" / "train.csv"), "species")).prep
     again = Preprocessor.from_state(*iris.to_state())
     assert again.classes == iris.classes and again.task == "classification"
     with pytest.raises(CheckpointError, match="x_scale"):
@@ -245,7 +229,7 @@ def test_transform_x_checks_the_shape_and_values():
 
 def test_read_features_by_name_in_any_order_with_extra_columns(tmp_path):
     train = write(tmp_path, "a b (x),c,y\n1,10,p\n3,30,q\n", "train.csv")
-    prep = load(Cfg(train, "y")).prep
+    prep = load(DataCfg(train, "y")).prep
     other = write(tmp_path, 'id,c,"a b (x)",note\n7,20,2,"x, y"\n8,30,3,z\n', "new.csv")
     x, y = read_features(other, prep)
     assert y is None and np.allclose(x, [[0, 0], [1, 1]])
@@ -294,32 +278,32 @@ def test_blank_lines_crlf_bom_and_quotes_are_fine(tmp_path):
 )
 def test_csv_errors_name_file_line_and_column(tmp_path, content, message):
     with raises(message):
-        load(Cfg(write(tmp_path, content, "f.csv"), "species" if "species" in message else "y"))
+        load(DataCfg(write(tmp_path, content, "f.csv"), "species" if "species" in message else "y"))
 
 
 def test_file_level_errors(tmp_path):
     with raises(r"nope\.csv: no such file"):
-        load(Cfg(str(tmp_path / "nope.csv"), "y"))
+        load(DataCfg(str(tmp_path / "nope.csv"), "y"))
     with raises("is a directory"):
-        load(Cfg(str(tmp_path), "y"))
+        load(DataCfg(str(tmp_path), "y"))
     (tmp_path / "bin.csv").write_bytes(b"PK\x03\x04\x00\x00rest")
     with raises(r"bin\.csv: binary data \(a NUL byte at offset 4\)"):
-        load(Cfg(str(tmp_path / "bin.csv"), "y"))
+        load(DataCfg(str(tmp_path / "bin.csv"), "y"))
     (tmp_path / "latin.csv").write_bytes("a,y\n1,caf\xe9\n".encode("latin-1"))
     with raises(r"latin\.csv:2: not UTF-8 text \(byte 0xe9\)"):
-        load(Cfg(str(tmp_path / "latin.csv"), "y"))
+        load(DataCfg(str(tmp_path / "latin.csv"), "y"))
 
 
 def test_feature_list_errors(tmp_path):
     path = write(tmp_path, "sepal length (cm),b,y\n1,2,x\n3,4,z\n", "f.csv")
     with raises(r"f\.csv: no feature column 'sepal length'; did you mean 'sepal length \(cm\)'"):
-        load(Cfg(path, "y", features=["sepal length"]))
+        load(DataCfg(path, "y", features=["sepal length"]))
     with raises("both a feature and a target"):
-        load(Cfg(path, "y", features=["b", "y"]))
+        load(DataCfg(path, "y", features=["b", "y"]))
     with raises("listed twice"):
-        load(Cfg(path, "y", features=["b", "b"]))
+        load(DataCfg(path, "y", features=["b", "b"]))
     with raises("no feature columns"):
-        load(Cfg(write(tmp_path, "y\nx\nz\n", "only.csv"), "y"))
+        load(DataCfg(write(tmp_path, "y\nx\nz\n", "only.csv"), "y"))
 
 
 def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
@@ -327,7 +311,7 @@ def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
     rows[4321] = "oops,1"
     path = write(tmp_path, "a,y\n" + "\n".join(rows) + "\n", "big.csv")
     with raises(r"big\.csv:4323: column 'a': 'oops' is not a number"):
-        load(Cfg(path, "y"))
+        load(DataCfg(path, "y"))
 
 
 def test_numbers_read_in_chunks_match_numpy(tmp_path, monkeypatch):
@@ -352,7 +336,7 @@ def test_numbers_read_in_chunks_match_numpy(tmp_path, monkeypatch):
 
 def test_evaluate_time_errors_name_file_line_and_column(tmp_path):
     """Labels training never saw, a feature column gone, junk in a test file."""
-    prep = load(Cfg(write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n", "train.csv"), "y")).prep
+    prep = load(DataCfg(write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n", "train.csv"), "y")).prep
     cases = {
         "a,b,y\n1,2,x\n3,4,w\n": r"new\.csv:3: label 'w' of 'y' was not in the training data",
         "b,y\n1,x\n": r"new\.csv: no column 'a'",
@@ -370,27 +354,28 @@ MESSY = "a,b,y\n1,2,x\n,4,z\n5,NA,x\n7,8,\n9,nan,z\n11,12,x\n13,14,z\n"
 
 def test_missing_values_are_errors_by_default(tmp_path):
     with raises(r"m\.csv:3: column 'a': missing value"):
-        load(Cfg(write(tmp_path, MESSY, "m.csv"), "y"))
+        load(DataCfg(write(tmp_path, MESSY, "m.csv"), "y"))
 
 
 def test_missing_drop_leaves_out_those_rows_and_says_which(tmp_path):
     path = write(tmp_path, MESSY, "m.csv")
-    ds = load(Cfg(path, "y", missing="drop", scale="none"))
+    ds = load(DataCfg(path, "y", missing="drop", scale="none"))
     assert ds.train.x.tolist() == [[1, 2], [11, 12], [13, 14]]
     assert ds.prep.classes == ["x", "z"]
     (note,) = ds.notes
     assert "m.csv: dropped 4 row(s)" in note and "line 3, 4, 5, 6" in note
     # inf is never "missing": still an error
     with raises(r"i\.csv:3: column 'b': 'inf' is not a finite number"):
-        load(Cfg(write(tmp_path, "a,b,y\n1,2,x\n3,inf,z\n4,5,x\n", "i.csv"), "y", missing="drop"))
+        path = write(tmp_path, "a,b,y\n1,2,x\n3,inf,z\n4,5,x\n", "i.csv")
+        load(DataCfg(path, "y", missing="drop"))
     with raises(r"e\.csv: every data row has a missing value"):
-        load(Cfg(write(tmp_path, "a,y\n,x\nNA,z\n", "e.csv"), "y", missing="drop"))
+        load(DataCfg(write(tmp_path, "a,y\n,x\nNA,z\n", "e.csv"), "y", missing="drop"))
 
 
 def test_missing_drop_applies_to_test_files_but_never_to_prediction_inputs(tmp_path):
     train = write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n", "train.csv")
     test = write(tmp_path, "a,b,y\n1,,x\n3,4,z\n", "test.csv")
-    ds = load(Cfg(train, "y", test=test, missing="drop"))
+    ds = load(DataCfg(train, "y", test=test, missing="drop"))
     assert len(ds.test) == 1 and any("test.csv: dropped 1 row(s)" in n for n in ds.notes)
     with raises(r"test\.csv:2: column 'b': missing value"):
         read_features(test, ds.prep, need_target=False, missing="drop")  # one row out per row in

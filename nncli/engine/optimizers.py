@@ -160,7 +160,7 @@ class Optimizer:
         return out
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, float | int]]:
-        """Copies of the state arrays ("m/<name>", ...) and the scalars ({"t": steps})."""
+        """Copies of the state arrays ("<kind>/<param name>") and the scalars ({"t": steps})."""
         return {k: v.copy() for k, v in self._state.items()}, {"t": self.t}
 
     def load_state_dict(
