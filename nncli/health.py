@@ -28,7 +28,11 @@ class GradientMonitor:
     def __init__(self, params: list[Param], samples_per_epoch: int, n_batches: int) -> None:
         self.params = [p for p in params if p.decay]
         self.every = max(1, n_batches // max(samples_per_epoch, 1))
-        self._before: list[np.ndarray] | None = None
+        # The weights before a sampled step, then the step itself: arrays kept for the whole
+        # epoch, since a fresh copy of a wide net's weights costs more in page faults than
+        # the arithmetic.
+        self._before = [np.empty_like(p.value) for p in self.params]
+        self._norm_before = [0.0] * len(self.params)
         self.reset()
 
     def reset(self) -> None:
@@ -41,16 +45,16 @@ class GradientMonitor:
 
     def before_step(self) -> None:
         """Record gradient norms and the weights as they are before the optimizer's step."""
-        for p in self.params:
+        for i, p in enumerate(self.params):
             self.grad_sq[layer_of(p.name)] += float(np.vdot(p.grad, p.grad))
-        self._before = [p.value.copy() for p in self.params]
+            np.copyto(self._before[i], p.value)
+            self._norm_before[i] = math.sqrt(float(np.vdot(p.value, p.value)))
 
     def after_step(self) -> None:
-        assert self._before is not None
-        for p, old in zip(self.params, self._before, strict=True):
-            delta = float(np.linalg.norm(p.value - old))
-            self.ratio_sum[layer_of(p.name)] += delta / (float(np.linalg.norm(old)) + 1e-12)
-        self._before = None
+        for p, old, norm in zip(self.params, self._before, self._norm_before, strict=True):
+            step = np.subtract(p.value, old, out=old)
+            delta = math.sqrt(float(np.vdot(step, step)))
+            self.ratio_sum[layer_of(p.name)] += delta / (norm + 1e-12)
         self.count += 1
 
     def epoch_rows(self, epoch: int) -> list[dict[str, float | int | str]]:
