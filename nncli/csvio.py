@@ -24,6 +24,9 @@ CHUNK_BYTES = 1 << 20
 # What `data.missing: drop` takes for a missing value (any case): an empty field and the
 # markers pandas writes and reads by default. Anything else that is not a number is an error.
 MISSING = frozenset({"", "na", "n/a", "nan", "null"})
+# A quote opened and not closed on its line: numpy would read on into the next line (one row
+# lost, every row after it shifted), so it is an error, not a guess.
+_OPEN_QUOTE = "a quoted field is not closed on its line (a field cannot span lines)"
 
 
 @dataclass
@@ -163,7 +166,10 @@ class Table:
 
     def fields(self, row: int) -> list[str]:
         """All fields of one data row (slow path, for messages)."""
-        return _split(self.lines[row], self.delimiter)
+        try:
+            return _split(self.lines[row], self.delimiter)
+        except _OpenQuote:
+            raise DataError(f"{self.at(row)}: {_OPEN_QUOTE}") from None
 
     def _parse(self, cols: list[int]) -> np.ndarray:
         if not cols:
@@ -217,8 +223,9 @@ class Table:
     def _loadtxt(
         self, cols: list[int] | None, rows: slice | None = None, dtype: type = np.float64
     ) -> np.ndarray:
-        return np.loadtxt(
-            self.lines if rows is None else self.lines[rows],
+        lines = self.lines if rows is None else self.lines[rows]
+        x = np.loadtxt(
+            lines,
             dtype=dtype,
             delimiter=self.delimiter,
             usecols=cols,
@@ -226,6 +233,12 @@ class Table:
             comments=None,
             ndmin=2,
         )
+        if len(x) != len(lines):  # numpy read an open quote on into the next line
+            for row, line in enumerate(self.lines):
+                if _QUOTE in line:
+                    self.fields(row)  # raises at the first quote left open
+            raise DataError(f"{self.path}: {_OPEN_QUOTE}")
+        return x
 
     def _find_bad_number(self, cols: list[int]) -> None:
         """Raise a DataError at the first value numpy would not parse (if we can pin it down)."""
@@ -284,7 +297,10 @@ def read_chunks(path: str | Path, delimiter: str = ",") -> Iterator[Table]:
             skip = next((i for i, ln in enumerate(lines) if ln.strip()), None)
             if skip is None:
                 continue
-            header = [h.strip() for h in _split(lines[skip], delimiter)]
+            try:
+                header = [h.strip() for h in _split(lines[skip], delimiter)]
+            except _OpenQuote:
+                raise DataError(f"{shown}:{first_no + skip}: {_OPEN_QUOTE}") from None
             _check_header(shown, first_no + skip, header)
             positions = {name: i for i, name in enumerate(header)}
             hints = Hints()
@@ -395,9 +411,18 @@ def _without_cr(lines: list[str], shown: str, line_no: int) -> list[str]:
     return lines
 
 
+class _OpenQuote(Exception):
+    """A line with a quoted field left open (see _OPEN_QUOTE)."""
+
+
 def _split(line: str, delimiter: str) -> list[str]:
-    line = line[:-1] if line.endswith("\n") else line  # an open quote would keep it
-    return next(csv.reader([line], delimiter=delimiter, quotechar=_QUOTE))
+    """The fields of one line; _OpenQuote when a quoted field is not closed on it."""
+    if not line.endswith("\n"):
+        line += "\n"  # the csv module keeps the LF in a field left open, and only there
+    fields = next(csv.reader([line], delimiter=delimiter, quotechar=_QUOTE))
+    if fields and fields[-1].endswith("\n"):
+        raise _OpenQuote
+    return fields
 
 
 def _check_header(path: str, line_no: int, header: list[str]) -> None:

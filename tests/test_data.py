@@ -306,6 +306,21 @@ def test_feature_list_errors(tmp_path):
         load(DataCfg(write(tmp_path, "y\nx\nz\n", "only.csv"), "y"))
 
 
+def test_a_quote_left_open_is_an_error_not_a_lost_row(tmp_path):
+    """numpy reads an open quote on into the next line: one row fewer, every label after it
+    shifted onto the wrong features (training) or one prediction missing (predict)."""
+    text = 'a,b,y\n1,2,x\n3,4,"z\n5,6,x"\n7,8,z\n9,0,x\n'
+    with raises(r"f\.csv:3: a quoted field is not closed on its line"):
+        load(DataCfg(write(tmp_path, text, "f.csv"), "y"))
+    prep = load(DataCfg(write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n", "train.csv"), "y")).prep
+    for text, line in [('a,b\n1,"2"\n3,"4\n5,6\n', 3), ('a,b,y\n1,2,x\n3,4,"z\n5,6,x\n', 3)]:
+        with raises(rf"p\.csv:{line}: a quoted field is not closed"):
+            read_features(write(tmp_path, text, "p.csv"), prep)
+    numeric = 'a,b\n1,2\n3,"4\n"\n5,6\n'  # numpy: 3 rows of numbers (the 2nd ends "4\n")
+    with raises(r"n\.csv:3: a quoted field is not closed"):
+        next(csvio.read_chunks(write(tmp_path, numeric, "n.csv"))).numbers(["a", "b"])
+
+
 def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
     rows = [f"{i},{i % 2}" for i in range(5000)]
     rows[4321] = "oops,1"
