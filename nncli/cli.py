@@ -293,10 +293,10 @@ def evaluate(
 def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
     table = Table(title="confusion matrix (rows: true, columns: predicted)")
     table.add_column("")
-    for label in classes:
-        table.add_column(label, justify="right")
+    for label in classes:  # labels are text, not markup
+        table.add_column(escape(label), justify="right")
     for label, row in zip(classes, matrix, strict=True):
-        table.add_row(label, *(str(int(v)) for v in row))
+        table.add_row(escape(label), *(str(int(v)) for v in row))
     return table
 
 
@@ -307,7 +307,7 @@ def _per_target_table(per_target: dict[str, dict[str, float]]) -> Table:
     for name in names:
         table.add_column(name, justify="right")
     for target, row in per_target.items():
-        table.add_row(target, *(f"{row[name]:.4f}" for name in names))
+        table.add_row(escape(target), *(f"{row[name]:.4f}" for name in names))
     return table
 
 

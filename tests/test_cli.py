@@ -285,6 +285,23 @@ def test_evaluate_several_targets_reports_each_target(tmp_path):
         assert shown == pytest.approx(want, abs=1e-4), line
 
 
+def test_evaluate_tables_show_target_and_class_names_as_written():
+    """Column and label names are text, not rich markup: `w[/b]` crashed the view with a
+    MarkupError traceback, `price [usd]` lost its unit."""
+    from rich.console import Console
+
+    from nncli.cli import _confusion_table, _per_target_table
+
+    names = ["price [usd]", "w[/b]"]
+    console = Console(file=io.StringIO(), width=200)
+    row = {"mse": 1.0, "rmse": 1.0, "mae": 1.0, "r2": 0.5}
+    console.print(_per_target_table({name: row for name in names}))
+    console.print(_confusion_table(np.eye(2, dtype=int), names))
+    shown = console.file.getvalue()
+    for name in names:
+        assert shown.count(name) == 3  # per target; the matrix's row and column
+
+
 # --- predict -----------------------------------------------------------------------------------
 
 
