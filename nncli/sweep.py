@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nncli import __version__
@@ -84,7 +85,10 @@ def run_sweep(
                     highlight=False,
                 )
     elif ledger.skipped:
-        console.print(f"all {ledger.skipped} runs of {out} had finished; nothing to run")
+        console.print(
+            f"all {ledger.skipped} runs of {escape(str(out))} had finished; nothing to run",
+            highlight=False,
+        )
     ranked = rank(sweep, ledger)
     best = ranked[0] if ranked and ranked[0].best_run is not None else None
     best_path = write_best(out, sweep, best) if best is not None else None
@@ -104,14 +108,15 @@ def report(result: SweepResult, console: Console, table_console: Console) -> Non
     counts = ", ".join(
         f"{ledger.count(s)} {s}" for s in ("ok", "failed", "cancelled") if ledger.count(s)
     )
-    console.print(f"runs: {counts}; trials.csv: {result.out / 'trials.csv'}", highlight=False)
+    trials = escape(str(result.out / "trials.csv"))
+    console.print(f"runs: {counts}; trials.csv: {trials}", highlight=False)
     if ledger.count("failed"):
         console.print("[yellow]failed runs[/yellow] keep their error in trials.csv's error column")
     if result.best_config is not None:
         best = result.ranked[0]
         console.print(
             f"best: trial {best.trial}, {sweep.metric} {best.mean:.4f}; config: "
-            f"{result.best_config}",
+            f"{escape(str(result.best_config))}",
             highlight=False,
         )
 

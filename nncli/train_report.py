@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from nncli.errors import ConfigError
 from nncli.plots import loss_chart_file
@@ -54,10 +55,10 @@ def display_columns(columns: list[str], monitor: str) -> list[str]:
 def print_header(trainer: Trainer, folder: Path) -> None:
     """The run folder, what is trained on what, and the notes (data, resume) under it."""
     console = trainer.console
-    console.print(f"[bold]nncli[/bold] run {folder}", highlight=False, soft_wrap=True)
-    console.print(f"  {_describe(trainer)}", highlight=False, soft_wrap=True)
+    console.print(f"[bold]nncli[/bold] run {escape(str(folder))}", highlight=False, soft_wrap=True)
+    console.print(f"  {escape(_describe(trainer))}", highlight=False, soft_wrap=True)
     for note in trainer.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def _describe(trainer: Trainer) -> str:
@@ -114,7 +115,7 @@ def print_report(console: Console, folder: Path, summary: dict[str, Any]) -> Non
         console.print(text, highlight=False, soft_wrap=True)
     if "test_metrics" in summary:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
-        console.print(f"test: {shown}", highlight=False, soft_wrap=True)
+        console.print(f"test: {escape(shown)}", highlight=False, soft_wrap=True)
     for line in loss_chart_file(folder / "metrics.csv", console.encoding):
-        console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    console.print(f"run folder: {escape(str(folder))}", highlight=False, soft_wrap=True)

@@ -136,6 +136,17 @@ def test_train_reports_run_folder_and_best_epoch(iris_run):
     assert epoch_lines == ["1", "2", "3"]  # one line per epoch
 
 
+def test_train_prints_a_run_folder_with_brackets_as_written(tmp_path):
+    # Rich reads "[/b]" as markup: printed raw, it crashed the run header with a traceback.
+    config = iris_config(tmp_path / "cfg", epochs=1)
+    run_dir = tmp_path / "w[/b] [red]x"
+    proc = run_cli("train", config, "--run-dir", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"run folder: {run_dir}" in proc.stderr
+    assert f"run {run_dir}" in proc.stderr.splitlines()[0]
+
+
 def test_train_without_run_dir_writes_under_runs_name(tmp_path):
     config = iris_config(tmp_path / "cfg", epochs=1)
     proc = run_cli("train", config, cwd=tmp_path)
