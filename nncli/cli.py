@@ -101,7 +101,7 @@ def train(
         err.print(trainer_table(trainer))
     result = trainer.run(run_dir, resume)
     if quiet:
-        err.print(f"run folder: {result.run_dir}", highlight=False)
+        err.print(f"run folder: {result.run_dir}", highlight=False, markup=False)
     if result.signal is not None:  # Ctrl-C or SIGTERM: never exit 0
         if result.stop_reason == "interrupted":
             again = shlex.join(["nncli", "train", str(config), *_set_args(set_)])
@@ -109,6 +109,7 @@ def train(
                 f"interrupted after epoch {result.summary['epochs_run']} (saved); continue with: "
                 f"{again} --resume {shlex.quote(str(result.run_dir))}",
                 highlight=False,
+                markup=False,
             )
         raise typer.Exit(128 + result.signal)
 
@@ -137,7 +138,7 @@ def validate(
     sys.stdout.write(dump_yaml(resolved))
     sys.stdout.flush()
     err.print(table)
-    err.print(f"[green]ok[/green]: {config} is a valid config", highlight=False)
+    err.print(f"[green]ok[/green]: {escape(str(config))} is a valid config", highlight=False)
 
 
 @app.command()
@@ -162,8 +163,8 @@ def init(
     from nncli.starter import write_starter
 
     path, note = write_starter(name, data, target)
-    err.print(f"wrote {path}: {note}", highlight=False)
-    err.print(f"next: nncli validate {path}; nncli train {path}", highlight=False)
+    err.print(f"wrote {path}: {note}", highlight=False, markup=False)
+    err.print(f"next: nncli validate {path}; nncli train {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -210,7 +211,7 @@ def runs(
         width = None if out.is_terminal else max(out.width, table_width(table))
         Console(highlight=False, width=width).print(table)  # piped: no 80-column wrap
     else:
-        err.print(f"no runs under {root}", highlight=False)
+        err.print(f"no runs under {root}", highlight=False, markup=False)
 
 
 @app.command()
@@ -243,7 +244,9 @@ def plot(
 
     found = collect_runs(run)
     plot_runs(found, output, metric)
-    err.print(f"wrote {output} ({len(found)} run{'s' * (len(found) != 1)})", highlight=False)
+    err.print(
+        f"wrote {output} ({len(found)} run{'s' * (len(found) != 1)})", highlight=False, markup=False
+    )
 
 
 @app.command()
@@ -348,7 +351,7 @@ def predict(
     except BaseException:  # Ctrl-C or SIGTERM while writing: leave no half file behind
         tmp.unlink(missing_ok=True)
         raise
-    err.print(f"wrote {count} predictions to {output}", highlight=False)
+    err.print(f"wrote {count} predictions to {output}", highlight=False, markup=False)
 
 
 def _streamed_rows(

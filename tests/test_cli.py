@@ -145,6 +145,16 @@ def test_train_prints_a_run_folder_with_brackets_as_written(tmp_path):
     assert "Traceback" not in proc.stderr
     assert f"run folder: {run_dir}" in proc.stderr
     assert f"run {run_dir}" in proc.stderr.splitlines()[0]
+    output = run_dir / "predictions.csv"
+    proc = run_cli("predict", run_dir, IRIS_TEST, "--output", output, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"to {output}" in proc.stderr
+    made = iris_config(tmp_path / "x[")
+    odd_config = made.with_name("b]c.yaml")  # .../x[/b]c.yaml
+    odd_config.write_text(made.read_text())
+    proc = run_cli("validate", odd_config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"ok: {odd_config} is a valid config" in proc.stderr
 
 
 def test_train_without_run_dir_writes_under_runs_name(tmp_path):
