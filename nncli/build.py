@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncli import config as C
+from nncli import config_model as M
 from nncli.engine.activations import make_activation
 from nncli.engine.base import Layer, Sequential
 from nncli.engine.head import LOSSES, Head
@@ -135,7 +136,7 @@ def _spec_dict(spec: Any) -> dict[str, Any]:
 class _NetworkBuilder:
     def __init__(
         self,
-        model: C.ModelConfig,
+        model: M.ModelConfig,
         init_rng: np.random.Generator,
         dropout_rng: np.random.Generator,
         dtype: np.dtype,
@@ -158,19 +159,19 @@ class _NetworkBuilder:
         return Dense(weight, np.zeros(n_out, dtype=self.dtype))
 
     def entry(self, spec: Any, width: int) -> tuple[Layer, int]:
-        if isinstance(spec, C.DenseLayer):
+        if isinstance(spec, M.DenseLayer):
             dense = self.dense(width, spec.units, _spec_dict(spec.init))
             activation = make_activation(**_spec_dict(spec.activation))
             return Sequential([dense, activation], names=["", ""]), spec.units
-        if isinstance(spec, C.BatchNormLayer):
+        if isinstance(spec, M.BatchNormLayer):
             return BatchNorm(width, momentum=spec.momentum, eps=spec.eps, dtype=self.dtype), width
-        if isinstance(spec, C.LayerNormLayer):
+        if isinstance(spec, M.LayerNormLayer):
             return LayerNorm(width, eps=spec.eps, dtype=self.dtype), width
-        if isinstance(spec, C.DropoutLayer):
+        if isinstance(spec, M.DropoutLayer):
             return Dropout(spec.rate, self.dropout_rng), width
-        if isinstance(spec, C.ActivationLayer):
+        if isinstance(spec, M.ActivationLayer):
             return make_activation(**spec.spec()), width
-        if isinstance(spec, C.ResidualLayer):
+        if isinstance(spec, M.ResidualLayer):
             body, out_width = self.sequence(spec.layers, width)
             projection = None
             if out_width != width:
@@ -193,13 +194,13 @@ def count_state(config: C.Config, n_inputs: int, n_outputs: int) -> int:
         return total, width
 
     def entry(spec: Any, width: int) -> tuple[int, int]:
-        if isinstance(spec, C.DenseLayer):
+        if isinstance(spec, M.DenseLayer):
             return width * spec.units + spec.units, spec.units
-        if isinstance(spec, C.BatchNormLayer):
+        if isinstance(spec, M.BatchNormLayer):
             return 4 * width, width  # gamma, beta, running mean and variance
-        if isinstance(spec, C.LayerNormLayer):
+        if isinstance(spec, M.LayerNormLayer):
             return 2 * width, width
-        if isinstance(spec, C.ResidualLayer):
+        if isinstance(spec, M.ResidualLayer):
             n, out = sequence(spec.layers, width)
             return n + (width * out + out if out != width else 0), out
         return 0, width

@@ -23,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from nncli.config import Config, Strict
+from nncli.config import Config
 from nncli.config_load import MAX_ERRORS, apply_override, config_from_raw, format_errors
+from nncli.config_specs import Strict
 from nncli.errors import ConfigError
 from nncli.metrics import metric_mode
 from nncli.yamlio import Marks, read_yaml

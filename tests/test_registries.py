@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing
 
 from nncli import config as C
+from nncli import config_model as M
+from nncli import config_specs as S
 from nncli.engine.activations import ACTIVATIONS
 from nncli.engine.head import LOSSES
 from nncli.engine.initializers import INITIALIZERS
@@ -18,13 +20,13 @@ def _tags(union: object, key: str) -> set[str]:
 
 
 def test_activation_names_match_the_engine() -> None:
-    assert set(C.ACTIVATION_NAMES) == set(ACTIVATIONS) == _tags(C.ActivationSpec, "name")
-    layer_names = typing.get_args(C.ActivationLayer.model_fields["name"].annotation)
+    assert set(S.ACTIVATION_NAMES) == set(ACTIVATIONS) == _tags(S.ActivationSpec, "name")
+    layer_names = typing.get_args(M.ActivationLayer.model_fields["name"].annotation)
     assert set(layer_names) == set(ACTIVATIONS)
 
 
 def test_initializer_names_match_the_engine() -> None:
-    assert set(C.INIT_NAMES) == set(INITIALIZERS) == _tags(C.InitSpec, "name")
+    assert set(S.INIT_NAMES) == set(INITIALIZERS) == _tags(S.InitSpec, "name")
 
 
 def test_loss_optimizer_and_schedule_names_match_the_engine() -> None:

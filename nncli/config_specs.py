@@ -1,0 +1,118 @@
+"""Shared pieces of the config schema: the strict base, bare-name shorthand, activations, inits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _named(value: Any) -> Any:
+    """Let a bare string stand for `{name: <string>}` (activations, inits, losses)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _auto_or_named(value: Any) -> Any:
+    return value if value == "auto" else _named(value)
+
+
+def named(spec: Any, *names: str, auto: bool = False) -> BeforeValidator:
+    """The `_named` validator; its JSON Schema also offers the bare names (and `auto`), which
+    the validator turns into mappings, so editors accept `activation: relu`."""
+    bare = Literal[(*names, "auto") if auto else names]  # type: ignore[valid-type]
+    return BeforeValidator(_auto_or_named if auto else _named, json_schema_input_type=spec | bare)
+
+
+# --- activations -------------------------------------------------------------------------------
+
+PLAIN_ACTIVATIONS = ("relu", "selu", "sigmoid", "tanh", "softplus", "silu", "softmax", "linear")
+
+
+class PlainActivation(Strict):
+    """An activation without options."""
+
+    name: Literal[PLAIN_ACTIVATIONS] = Field(description="activation function")  # type: ignore[valid-type]
+
+
+class LeakyReluActivation(Strict):
+    """max(x, alpha * x)."""
+
+    name: Literal["leaky_relu"] = Field(description="activation function")
+    alpha: float = Field(0.01, description="slope for negative inputs")
+
+
+class EluActivation(Strict):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    name: Literal["elu"] = Field(description="activation function")
+    alpha: float = Field(1.0, description="saturation value for negative inputs")
+
+
+class GeluActivation(Strict):
+    """x * Phi(x), exact (erf) or its tanh approximation."""
+
+    name: Literal["gelu"] = Field(description="activation function")
+    approximate: Literal["none", "tanh"] = Field(
+        "none", description="none: the exact erf form; tanh: the tanh approximation"
+    )
+
+
+ActivationSpec = Annotated[
+    PlainActivation | LeakyReluActivation | EluActivation | GeluActivation,
+    Field(discriminator="name"),
+]
+ACTIVATION_NAMES = (*PLAIN_ACTIVATIONS, "leaky_relu", "elu", "gelu")
+NamedActivation = named(ActivationSpec, *ACTIVATION_NAMES)
+
+
+# --- initializers ------------------------------------------------------------------------------
+
+PLAIN_INITS = (
+    "he_normal",
+    "he_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "zeros",
+)
+INIT_NAMES = (*PLAIN_INITS, "orthogonal", "normal", "uniform")
+
+
+class PlainInit(Strict):
+    """A weight initializer without options (glorot_* are aliases of xavier_*)."""
+
+    name: Literal[PLAIN_INITS] = Field(description="initializer")  # type: ignore[valid-type]
+
+
+class OrthogonalInit(Strict):
+    """A (semi-)orthogonal matrix times gain."""
+
+    name: Literal["orthogonal"] = Field(description="initializer")
+    gain: float = Field(1.0, description="multiplies the orthogonal matrix")
+
+
+class NormalInit(Strict):
+    """Plain (not truncated) normal with mean 0."""
+
+    name: Literal["normal"] = Field(description="initializer")
+    std: PositiveFloat = Field(0.05, description="standard deviation")
+
+
+class UniformInit(Strict):
+    """Uniform on [-limit, limit]."""
+
+    name: Literal["uniform"] = Field(description="initializer")
+    limit: PositiveFloat = Field(0.05, description="half-width of the interval")
+
+
+InitSpec = Annotated[
+    PlainInit | OrthogonalInit | NormalInit | UniformInit, Field(discriminator="name")
+]
+NamedInit = named(InitSpec, *INIT_NAMES)
