@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shlex
-import shutil
 import signal
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
-from itertools import chain
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from nncli import __version__
+from nncli.cli_output import (
+    err,
+    gradcheck_table,
+    out,
+    print_notes,
+    show_evaluation,
+    write_predictions,
+)
 from nncli.config_load import dump_yaml, load_config, parse_set_options
 from nncli.data import iter_features, read_features
 from nncli.errors import DataError, NncliError
-from nncli.model import PREDICT_CHUNK, Model, load
+from nncli.model import load
 
 app = typer.Typer(
     help="Train feedforward neural networks from YAML configs (NumPy backpropagation).",
@@ -33,8 +34,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 SetOption = Annotated[
     list[str] | None,
@@ -202,8 +201,7 @@ def runs(
 
     found, notes = find_runs(root)
     found = sort_runs(found, sort) if found else []
-    for note in notes:
-        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    print_notes(notes)
     if as_json:
         sys.stdout.write(json.dumps([run.to_json() for run in found], indent=2) + "\n")
     elif found:
@@ -271,47 +269,9 @@ def evaluate(
     notes: list[str] = []
     data_config = model.config.data
     x, y = read_features(path, model.prep, data_config.delimiter, True, data_config.missing, notes)
-    for note in notes:
-        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    metrics = model.evaluate_arrays(x, y, per_target=True)
-    matrix = metrics.pop("confusion_matrix", None)
-    per_target: dict[str, dict[str, float]] = metrics.pop("per_target", {})
-    if as_json:  # per target as `mse_<target>`, as predict's `prediction_<target>` columns
-        flat = {k: float(v) for k, v in metrics.items()}
-        flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
-        sys.stdout.write(json.dumps(flat) + "\n")
-        return
-    table = Table(title=f"{Path(path).name} ({len(x)} rows)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.4f}")
-    out.print(table)
-    if matrix is not None:
-        out.print(_confusion_table(matrix, model.classes or []))
-    if per_target:
-        out.print(_per_target_table(per_target))
-
-
-def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)")
-    table.add_column("")
-    for label in classes:  # labels are text, not markup
-        table.add_column(escape(label), justify="right")
-    for label, row in zip(classes, matrix, strict=True):
-        table.add_row(escape(label), *(str(int(v)) for v in row))
-    return table
-
-
-def _per_target_table(per_target: dict[str, dict[str, float]]) -> Table:
-    table = Table(title="per target (the table above averages over targets)")
-    table.add_column("target")
-    names = list(next(iter(per_target.values())))
-    for name in names:
-        table.add_column(name, justify="right")
-    for target, row in per_target.items():
-        table.add_row(escape(target), *(f"{row[name]:.4f}" for name in names))
-    return table
+    print_notes(notes)
+    title = f"{Path(path).name} ({len(x)} rows)"
+    show_evaluation(model.evaluate_arrays(x, y, per_target=True), model.classes, title, as_json)
 
 
 @app.command()
@@ -333,72 +293,7 @@ def predict(
     if proba and model.task != "classification":
         raise DataError("--proba: this model does regression; there are no class probabilities")
     chunks = iter_features(input_csv, model.prep, model.config.data.delimiter)
-    header, rows = _streamed_rows(model, chunks, proba)
-    if output is None:  # spooled (to disk past 8 MB): a bad row far down prints no rows at all
-        with tempfile.SpooledTemporaryFile(8 << 20, "w+", newline="", encoding="utf-8") as spool:
-            _write_csv(spool, header, rows)
-            spool.seek(0)
-            shutil.copyfileobj(spool, sys.stdout)
-        return
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            count = _write_csv(handle, header, rows)
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:  # Ctrl-C or SIGTERM while writing: leave no half file behind
-        tmp.unlink(missing_ok=True)
-        raise
-    err.print(f"wrote {count} predictions to {output}", highlight=False, markup=False)
-
-
-def _streamed_rows(
-    model: Model, chunks: Iterator[np.ndarray], proba: bool
-) -> tuple[list[str], Iterator[list[list]]]:
-    """Header and rows in lists of PREDICT_CHUNK, predicted as the input is read and the
-    output written, so memory stays flat for any number of rows. The first chunk is read
-    here: a file that does not fit fails before any output is opened."""
-    pieces = (x[i : i + PREDICT_CHUNK] for x in chunks for i in range(0, len(x), PREDICT_CHUNK))
-    header, first = _prediction_rows(model, next(pieces), proba)
-    return header, chain([first], (_prediction_rows(model, x, proba)[1] for x in pieces))
-
-
-def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
-    outputs = model.outputs(x)
-    if model.task == "classification":
-        probabilities = model._proba(outputs)
-        labels = model.prep.decode_y(probabilities.argmax(axis=1))
-        header = ["prediction"]
-        columns: list = [labels]
-        if proba:
-            header += [f"proba_{c}" for c in model.classes or []]
-            columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
-    else:
-        values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
-        targets = model.prep.targets
-        header = ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
-        columns = [values[:, j] for j in range(values.shape[1])]
-    rows = [list(row) for row in zip(*columns, strict=True)]
-    return header, [[_cell(v) for v in row] for row in rows]
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, np.floating | float):
-        return repr(float(value))
-    return str(value)
-
-
-def _write_csv(handle, header: list[str], chunks: Iterable[list[list]]) -> int:
-    """Write the header and the rows; the number of rows."""
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(header)
-    count = 0
-    for rows in chunks:
-        writer.writerows(rows)
-        count += len(rows)
-    return count
+    write_predictions(model, chunks, proba, output)
 
 
 @app.command()
@@ -418,16 +313,7 @@ def gradcheck(
     from nncli.diagnose import TOLERANCE, error_is_ok, gradcheck_config, worst
 
     rows_ = gradcheck_config(config, parse_set_options(set_ or []), rows, max_elements)
-    table = Table(title=f"gradient check of {config} (float64, {rows} rows)")
-    table.add_column("parameter")
-    table.add_column("shape", justify="right")
-    table.add_column("relative error", justify="right")
-    table.add_column("")
-    for row in rows_:
-        ok = error_is_ok(row.error)
-        verdict = "[green]ok[/green]" if ok else "[bold red]FAIL[/bold red]"
-        table.add_row(row.name, "x".join(map(str, row.shape)), f"{row.error:.2e}", verdict)
-    out.print(table)
+    out.print(gradcheck_table(rows_, config, rows))
     if not error_is_ok(worst(rows_)):
         raise NncliError(
             f"gradient check failed: worst relative error {worst(rows_):.2e} > {TOLERANCE:g}"

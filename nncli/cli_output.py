@@ -1,0 +1,165 @@
+"""What the commands print and write: consoles, notes, evaluate's tables and JSON, predict's CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nncli.errors import DataError
+from nncli.model import PREDICT_CHUNK, Model
+
+if TYPE_CHECKING:
+    from nncli.diagnose import GradcheckRow
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def print_notes(notes: Iterable[str]) -> None:
+    """Notes on stderr; their text (paths, column names) is not rich markup."""
+    for note in notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
+def show_evaluation(metrics: dict, classes: list[str] | None, title: str, as_json: bool) -> None:
+    """One JSON object on stdout, or the metrics table and, when the model has them, the
+    confusion matrix and the per-target table."""
+    matrix = metrics.pop("confusion_matrix", None)
+    per_target: dict[str, dict[str, float]] = metrics.pop("per_target", {})
+    if as_json:  # per target as `mse_<target>`, as predict's `prediction_<target>` columns
+        flat = {k: float(v) for k, v in metrics.items()}
+        flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
+        sys.stdout.write(json.dumps(flat) + "\n")
+        return
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    out.print(table)
+    if matrix is not None:
+        out.print(_confusion_table(matrix, classes or []))
+    if per_target:
+        out.print(_per_target_table(per_target))
+
+
+def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("")
+    for label in classes:  # labels are text, not markup
+        table.add_column(escape(label), justify="right")
+    for label, row in zip(classes, matrix, strict=True):
+        table.add_row(escape(label), *(str(int(v)) for v in row))
+    return table
+
+
+def _per_target_table(per_target: dict[str, dict[str, float]]) -> Table:
+    table = Table(title="per target (the table above averages over targets)")
+    table.add_column("target")
+    names = list(next(iter(per_target.values())))
+    for name in names:
+        table.add_column(name, justify="right")
+    for target, row in per_target.items():
+        table.add_row(escape(target), *(f"{row[name]:.4f}" for name in names))
+    return table
+
+
+def write_predictions(
+    model: Model, chunks: Iterator[np.ndarray], proba: bool, output: Path | None
+) -> None:
+    """Predict as the input is read; stdout gets all rows or none, --output a whole file or
+    nothing (written beside it, then renamed)."""
+    header, rows = _streamed_rows(model, chunks, proba)
+    if output is None:  # spooled (to disk past 8 MB): a bad row far down prints no rows at all
+        with tempfile.SpooledTemporaryFile(8 << 20, "w+", newline="", encoding="utf-8") as spool:
+            _write_csv(spool, header, rows)
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            count = _write_csv(handle, header, rows)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:  # Ctrl-C or SIGTERM while writing: leave no half file behind
+        tmp.unlink(missing_ok=True)
+        raise
+    err.print(f"wrote {count} predictions to {output}", highlight=False, markup=False)
+
+
+def _streamed_rows(
+    model: Model, chunks: Iterator[np.ndarray], proba: bool
+) -> tuple[list[str], Iterator[list[list]]]:
+    """Header and rows in lists of PREDICT_CHUNK, predicted as the input is read and the
+    output written, so memory stays flat for any number of rows. The first chunk is read
+    here: a file that does not fit fails before any output is opened."""
+    pieces = (x[i : i + PREDICT_CHUNK] for x in chunks for i in range(0, len(x), PREDICT_CHUNK))
+    header, first = _prediction_rows(model, next(pieces), proba)
+    return header, chain([first], (_prediction_rows(model, x, proba)[1] for x in pieces))
+
+
+def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
+    outputs = model.outputs(x)
+    if model.task == "classification":
+        probabilities = model._proba(outputs)
+        labels = model.prep.decode_y(probabilities.argmax(axis=1))
+        header = ["prediction"]
+        columns: list = [labels]
+        if proba:
+            header += [f"proba_{c}" for c in model.classes or []]
+            columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
+    else:
+        values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
+        targets = model.prep.targets
+        header = ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
+        columns = [values[:, j] for j in range(values.shape[1])]
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    return header, [[_cell(v) for v in row] for row in rows]
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, np.floating | float):
+        return repr(float(value))
+    return str(value)
+
+
+def _write_csv(handle, header: list[str], chunks: Iterable[list[list]]) -> int:
+    """Write the header and the rows; the number of rows."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(header)
+    count = 0
+    for rows in chunks:
+        writer.writerows(rows)
+        count += len(rows)
+    return count
+
+
+def gradcheck_table(rows: list[GradcheckRow], config: Path, batch_rows: int) -> Table:
+    """One row per parameter array: shape, relative error, ok or FAIL."""
+    from nncli.diagnose import error_is_ok  # diagnose imports the trainer: only when asked
+
+    table = Table(title=f"gradient check of {config} (float64, {batch_rows} rows)")
+    table.add_column("parameter")
+    table.add_column("shape", justify="right")
+    table.add_column("relative error", justify="right")
+    table.add_column("")
+    for row in rows:
+        ok = error_is_ok(row.error)
+        verdict = "[green]ok[/green]" if ok else "[bold red]FAIL[/bold red]"
+        table.add_row(row.name, "x".join(map(str, row.shape)), f"{row.error:.2e}", verdict)
+    return table
