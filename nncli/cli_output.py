@@ -153,7 +153,7 @@ def gradcheck_table(rows: list[GradcheckRow], config: Path, batch_rows: int) -> 
     """One row per parameter array: shape, relative error, ok or FAIL."""
     from nncli.diagnose import error_is_ok  # diagnose imports the trainer: only when asked
 
-    table = Table(title=f"gradient check of {config} (float64, {batch_rows} rows)")
+    table = Table(title=f"gradient check of {escape(str(config))} (float64, {batch_rows} rows)")
     table.add_column("parameter")
     table.add_column("shape", justify="right")
     table.add_column("relative error", justify="right")

@@ -155,6 +155,10 @@ def test_train_prints_a_run_folder_with_brackets_as_written(tmp_path):
     proc = run_cli("validate", odd_config, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"ok: {odd_config} is a valid config" in proc.stderr
+    proc = run_cli("gradcheck", odd_config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "gradient check of" in proc.stdout  # the title (rich may wrap the long path)
+    assert "Traceback" not in proc.stderr
 
 
 def test_train_without_run_dir_writes_under_runs_name(tmp_path):
