@@ -207,7 +207,13 @@ def load_arrays(network: Sequential, arrays: dict[str, np.ndarray], source: Path
             raise CheckpointError(f"{source}: array {name!r} holds non-finite values")
         if name.endswith("running_var") and np.any(value < 0):
             raise CheckpointError(f"{source}: array {name!r} holds negative variances")
-        target[...] = value
+        with np.errstate(over="ignore"):
+            cast = value.astype(target.dtype, copy=False)
+        if not np.all(np.isfinite(cast)):
+            raise CheckpointError(
+                f"{source}: array {name!r} holds values too large for {target.dtype}"
+            )
+        target[...] = cast
 
 
 def load(target: str | Path) -> Model:

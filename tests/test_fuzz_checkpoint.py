@@ -349,6 +349,19 @@ def test_wrong_shape_names_the_array_and_both_shapes(workdir, tmp_path):
     assert "layers.0.weight" in message and "(4, 7)" in message and "(4, 6)" in message
 
 
+def test_weights_beyond_the_models_float_range_are_refused(workdir, tmp_path):
+    # Finite in float64, inf once cast to the model's float32: a model that would only ever
+    # predict nan, so the checkpoint is refused instead.
+    arrays = seed_arrays(workdir)
+    weight = arrays["params/layers.0.weight"].astype(np.float64)
+    weight[0, 0] = 1e300
+    arrays["params/layers.0.weight"] = weight
+    path = tmp_path / "huge.npz"
+    path.write_bytes(pack(arrays))
+    message = load_error(path)
+    assert "layers.0.weight" in message and "float32" in message
+
+
 def test_unexpected_array_is_named(workdir, tmp_path):
     arrays = seed_arrays(workdir)
     arrays["junk/x"] = np.zeros(3)
