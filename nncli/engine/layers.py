@@ -98,7 +98,30 @@ class Dropout(Layer):
         return f"Dropout(rate={self.rate})"
 
 
-class BatchNorm(Layer):
+class _Normalization(Layer):
+    """What BatchNorm and LayerNorm share: x_hat = centered / sqrt(var + eps), then the
+    learned per-feature scale gamma and shift beta. They differ in the axis of the statistics."""
+
+    eps: float
+
+    def _normalize(self, centered: np.ndarray, var: np.ndarray) -> np.ndarray:
+        """gamma * x_hat + beta, keeping x_hat and 1/std for backward (`centered` is reused)."""
+        self._inv_std = 1.0 / np.sqrt(var + self.eps)
+        self._xhat = centered
+        self._xhat *= self._inv_std
+        out = self._xhat * self.params["gamma"]
+        out += self.params["beta"]
+        return out
+
+    def _affine_grads(self, grad_out: np.ndarray) -> np.ndarray:
+        """Fill the gamma and beta gradients; x_hat, which the input gradient needs next."""
+        xhat = self._xhat
+        np.sum(grad_out * xhat, axis=0, out=self.grads["gamma"])
+        np.sum(grad_out, axis=0, out=self.grads["beta"])
+        return xhat
+
+
+class BatchNorm(_Normalization):
     """Per-feature normalization over the batch, as torch.nn.BatchNorm1d.
 
     Training normalizes with the batch mean and biased variance and moves the running
@@ -141,17 +164,10 @@ class BatchNorm(Layer):
         else:
             centered = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
-        self._inv_std = 1.0 / np.sqrt(var + self.eps)
-        self._xhat = centered
-        self._xhat *= self._inv_std
-        out = self._xhat * self.params["gamma"]
-        out += self.params["beta"]
-        return out
+        return self._normalize(centered, var)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        xhat = self._xhat
-        np.sum(grad_out * xhat, axis=0, out=self.grads["gamma"])
-        np.sum(grad_out, axis=0, out=self.grads["beta"])
+        xhat = self._affine_grads(grad_out)
         scale = self.params["gamma"] * self._inv_std
         if not self._training:
             return grad_out * scale
@@ -165,7 +181,7 @@ class BatchNorm(Layer):
         return f"BatchNorm({self.params['gamma'].shape[0]})"
 
 
-class LayerNorm(Layer):
+class LayerNorm(_Normalization):
     """Per-sample normalization over the feature axis with learned gamma and beta."""
 
     def __init__(self, width: int, eps: float = 1e-5, dtype: DTypeLike = np.float32) -> None:
@@ -177,17 +193,10 @@ class LayerNorm(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         centered = x - x.mean(axis=1, keepdims=True)
         var = np.mean(centered * centered, axis=1, keepdims=True)
-        self._inv_std = 1.0 / np.sqrt(var + self.eps)
-        self._xhat = centered
-        self._xhat *= self._inv_std
-        out = self._xhat * self.params["gamma"]
-        out += self.params["beta"]
-        return out
+        return self._normalize(centered, var)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        xhat = self._xhat
-        np.sum(grad_out * xhat, axis=0, out=self.grads["gamma"])
-        np.sum(grad_out, axis=0, out=self.grads["beta"])
+        xhat = self._affine_grads(grad_out)
         g = grad_out * self.params["gamma"]
         mean_term = g.mean(axis=1, keepdims=True)
         var_term = np.mean(g * xhat, axis=1, keepdims=True)
