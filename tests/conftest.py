@@ -38,6 +38,13 @@ def run_cli(*args: object, cwd: str | Path | None = None) -> subprocess.Complete
     )
 
 
+def start_cli(*args: object, cwd: str | Path, **options: object) -> subprocess.Popen:
+    """Start `python -m nncli ARGS` without waiting, for tests that signal or race it; text
+    pipes for stdout and stderr unless `options` say otherwise."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **options}
+    return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(), **options)
+
+
 @dataclass
 class DataCfg:
     """Stand-in for the pydantic data config (duck-typed by load_dataset)."""

@@ -8,7 +8,6 @@ import json
 import math
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,9 @@ import yaml
 from conftest import (
     DATASETS,
     REPO_ROOT,
-    cli_command,
-    cli_env,
     relpath,
     run_cli,
+    start_cli,
     write_diabetes_config,
 )
 
@@ -540,14 +538,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path):
         "training: {epochs: 30, batch_size: 16}\n",
     )
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        cli_command("train", config, "--run-dir", interrupted),
-        cwd=tmp_path,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("train", config, "--run-dir", interrupted, cwd=tmp_path)
     assert proc.stderr is not None
     for line in proc.stderr:
         if re.search(r"epoch\s+1/30", line):

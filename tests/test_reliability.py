@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import DATASETS, cli_command, cli_env, relpath, run_cli, write_diabetes_config
+from conftest import (
+    DATASETS,
+    relpath,
+    run_cli,
+    start_cli,
+    write_diabetes_config,
+)
 from rich.console import Console
 
 import nncli
@@ -209,13 +215,8 @@ def long_run_config(folder: Path) -> Path:
 
 def signal_after_epoch(config: Path, run_dir: Path, signals: list[int], epoch: int = 1):
     """Train in a subprocess and send `signals` once `epoch` is logged; (code, stderr)."""
-    proc = subprocess.Popen(
-        cli_command("train", config, "--set", "training.batch_size=8", "--run-dir", run_dir),
-        cwd=config.parent,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "train", config, "--set", "training.batch_size=8", "--run-dir", run_dir, cwd=config.parent
     )
     assert proc.stderr is not None
     seen = []
@@ -390,9 +391,7 @@ def test_signal_while_reading_data_exits_128_plus_signal(iris_run, tmp_path, sig
         args = ["train", config, "--run-dir", tmp_path / "run"]
     else:
         args = ["predict", iris_run.run_dir, fifo, "--output", tmp_path / "out.csv"]
-    proc = subprocess.Popen(
-        cli_command(*args), cwd=tmp_path, env=cli_env(), stderr=subprocess.PIPE, text=True
-    )
+    proc = start_cli(*args, cwd=tmp_path, stdout=None)
     writer = wait_for_reader(fifo, proc)
     # Opening the FIFO returns a moment before the reader blocks in read(); a signal landing
     # in that gap is handled before the read starts, which then waits for data forever

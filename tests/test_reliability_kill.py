@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATASETS, cli_command, cli_env, relpath, run_cli
+from conftest import DATASETS, relpath, run_cli, start_cli
 
 import nncli
 from nncli.checkpoint import SUFFIX
@@ -49,13 +49,8 @@ def write_config(folder: Path) -> Path:
 
 def start(config: Path, run_dir: Path) -> subprocess.Popen:
     """Start training; returns once the run folder exists (its first stderr line)."""
-    proc = subprocess.Popen(
-        cli_command("train", config, "--run-dir", run_dir),
-        cwd=config.parent,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "train", config, "--run-dir", run_dir, cwd=config.parent, stdout=subprocess.DEVNULL
     )
     assert proc.stderr is not None
     first = proc.stderr.readline()

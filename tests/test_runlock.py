@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_TIMEOUT, DATASETS, cli_command, cli_env, relpath, run_cli
+from conftest import CLI_TIMEOUT, DATASETS, relpath, run_cli, start_cli
 from rich.console import Console
 
 import nncli
@@ -47,10 +47,14 @@ def test_second_resume_is_refused_while_the_run_trains(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("train", config, "--run-dir", run_dir, "-q", cwd=tmp_path).returncode == 0
     with (tmp_path / "first.log").open("w") as log:
-        first = subprocess.Popen(
-            cli_command("train", config, "--resume", run_dir, "--set", "training.epochs=100000"),
+        first = start_cli(
+            "train",
+            config,
+            "--resume",
+            run_dir,
+            "--set",
+            "training.epochs=100000",
             cwd=tmp_path,
-            env=cli_env(),
             stdout=log,
             stderr=log,
         )
