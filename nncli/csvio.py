@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from itertools import chain, repeat
 from operator import contains
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
+from nncli.csvlines import OPEN_QUOTE, QUOTE, OpenQuote, line_blocks, split_fields
 from nncli.errors import DataError
 
-_QUOTE = '"'
 _CHUNK = 2048  # rows per numpy call when hunting for the line of a bad value
 # Bytes of text per chunk: big enough that numpy's per-call cost vanishes, small enough that
 # a chunk's lines and float64 numbers stay a few MB whatever the file's size.
@@ -24,9 +21,6 @@ CHUNK_BYTES = 1 << 20
 # What `data.missing: drop` takes for a missing value (any case): an empty field and the
 # markers pandas writes and reads by default. Anything else that is not a number is an error.
 MISSING = frozenset({"", "na", "n/a", "nan", "null"})
-# A quote opened and not closed on its line: numpy would read on into the next line (one row
-# lost, every row after it shifted), so it is an error, not a guess.
-_OPEN_QUOTE = "a quoted field is not closed on its line (a field cannot span lines)"
 
 
 @dataclass
@@ -119,8 +113,8 @@ class Table:
             values = [ln.rsplit(d, last + 1)[-last - 1].strip() for ln in self.lines]
         else:
             values = [ln.split(d, col + 1)[col].strip() for ln in self.lines]
-        if any(map(contains, self.lines, repeat(_QUOTE))):  # quotes may hide delimiters
-            quoted = (row for row, ln in enumerate(self.lines) if _QUOTE in ln)
+        if any(map(contains, self.lines, repeat(QUOTE))):  # quotes may hide delimiters
+            quoted = (row for row, ln in enumerate(self.lines) if QUOTE in ln)
             for row in quoted:
                 values[row] = self.fields(row)[col].strip()
         if "" in values:
@@ -135,7 +129,7 @@ class Table:
         self.check_widths()
         keep, dropped = [], []
         for row, line in enumerate(self.lines):
-            fields = self.fields(row) if _QUOTE in line else line.split(self.delimiter)
+            fields = self.fields(row) if QUOTE in line else line.split(self.delimiter)
             if any(fields[c].strip().lower() in MISSING for c in cols):
                 dropped.append(self.line_nos[row])
             else:
@@ -153,10 +147,10 @@ class Table:
         lines, d, width = self.lines, self.delimiter, len(self.header)
         # Counts at C speed (str.count over the lines); the per-line loop below runs only
         # when some count is off, or quotes may hide delimiters, to name the first bad row.
-        quoted = any(map(contains, lines, repeat(_QUOTE)))
+        quoted = any(map(contains, lines, repeat(QUOTE)))
         if quoted or list(map(str.count, lines, repeat(d))).count(width - 1) != len(lines):
             for row, line in enumerate(lines):
-                n = len(self.fields(row)) if _QUOTE in line else line.count(d) + 1
+                n = len(self.fields(row)) if QUOTE in line else line.count(d) + 1
                 if n != width:
                     raise DataError(
                         f"{self.at(row)}: the row has {n} field{'s' * (n != 1)}, "
@@ -167,9 +161,9 @@ class Table:
     def fields(self, row: int) -> list[str]:
         """All fields of one data row (slow path, for messages)."""
         try:
-            return _split(self.lines[row], self.delimiter)
-        except _OpenQuote:
-            raise DataError(f"{self.at(row)}: {_OPEN_QUOTE}") from None
+            return split_fields(self.lines[row], self.delimiter)
+        except OpenQuote:
+            raise DataError(f"{self.at(row)}: {OPEN_QUOTE}") from None
 
     def _parse(self, cols: list[int]) -> np.ndarray:
         if not cols:
@@ -229,15 +223,15 @@ class Table:
             dtype=dtype,
             delimiter=self.delimiter,
             usecols=cols,
-            quotechar=_QUOTE,
+            quotechar=QUOTE,
             comments=None,
             ndmin=2,
         )
         if len(x) != len(lines):  # numpy read an open quote on into the next line
             for row, line in enumerate(self.lines):
-                if _QUOTE in line:
+                if QUOTE in line:
                     self.fields(row)  # raises at the first quote left open
-            raise DataError(f"{self.path}: {_OPEN_QUOTE}")
+            raise DataError(f"{self.path}: {OPEN_QUOTE}")
         return x
 
     def _find_bad_number(self, cols: list[int]) -> None:
@@ -292,15 +286,15 @@ def read_chunks(path: str | Path, delimiter: str = ",") -> Iterator[Table]:
         raise DataError(f"{shown}: the delimiter must be one character, got {delimiter!r}")
     header: list[str] | None = None
     rows = 0
-    for first_no, lines in _line_blocks(Path(path), shown):
+    for first_no, lines in line_blocks(Path(path), shown, CHUNK_BYTES):
         if header is None:
             skip = next((i for i, ln in enumerate(lines) if ln.strip()), None)
             if skip is None:
                 continue
             try:
-                header = [h.strip() for h in _split(lines[skip], delimiter)]
-            except _OpenQuote:
-                raise DataError(f"{shown}:{first_no + skip}: {_OPEN_QUOTE}") from None
+                header = [h.strip() for h in split_fields(lines[skip], delimiter)]
+            except OpenQuote:
+                raise DataError(f"{shown}:{first_no + skip}: {OPEN_QUOTE}") from None
             _check_header(shown, first_no + skip, header)
             positions = {name: i for i, name in enumerate(header)}
             hints = Hints()
@@ -332,97 +326,6 @@ def _table(
     if not lines:
         return None
     return Table(shown, header, lines, line_nos, delimiter, positions, hints=hints)
-
-
-def _line_blocks(path: Path, shown: str) -> Iterator[tuple[int, list[str]]]:
-    """(file line number of the first line, whole lines) per block of about CHUNK_BYTES,
-    decoded as UTF-8 (a leading BOM dropped); a line keeps its LF, a CRLF line loses both.
-
-    Python's text reader splits the lines in C, in half the time of decoding blocks of bytes
-    and splitting them here; a NUL byte or invalid UTF-8 is then named precisely by reading
-    the file's bytes again.
-    """
-    if not path.exists():
-        raise DataError(f"{shown}: no such file")
-    if path.is_dir():
-        raise DataError(f"{shown}: is a directory, not a CSV file")
-    try:
-        with path.open(encoding="utf-8", newline="\n") as handle:
-            handle._CHUNK_SIZE = 1 << 16  # decode 64 KB at a time, not 8: a third less time
-            line_no = 1
-            while True:
-                try:
-                    lines = handle.readlines(CHUNK_BYTES)
-                except UnicodeDecodeError:
-                    _bytes_error(path, shown)
-                if not lines:
-                    return
-                if line_no == 1 and lines[0].startswith("\ufeff"):
-                    lines[0] = lines[0][1:]
-                if any(map(contains, lines, repeat("\0"))):
-                    _bytes_error(path, shown)
-                if any(map(contains, lines, repeat("\r"))):
-                    lines = _without_cr(lines, shown, line_no)
-                yield line_no, lines
-                line_no += len(lines)
-    except OSError as e:
-        raise DataError(f"{shown}: cannot read the file ({e.strerror or e})") from None
-
-
-def _bytes_error(path: Path, shown: str) -> NoReturn:
-    """Raise the DataError that names a file's first NUL byte (by its offset) or invalid
-    UTF-8 (by its line), read as bytes: only once the text reader has met one."""
-    with path.open("rb") as handle:
-        line_no, offset, carry = 1, 0, b""
-        reads = iter(partial(handle.read, CHUNK_BYTES), b"")
-        for data in chain(reads, [b""]):  # b"": the end; the last line may lack its LF
-            block = carry + data
-            cut = block.rfind(b"\n") + 1 if data else len(block)
-            block, carry = block[:cut], block[cut:]
-            nul = block.find(b"\0")
-            if nul >= 0:
-                raise DataError(
-                    f"{shown}: binary data (a NUL byte at offset {offset + nul}), "
-                    "not a CSV text file"
-                )
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError as e:
-                line = line_no + block.count(b"\n", 0, e.start)
-                raise DataError(
-                    f"{shown}:{line}: not UTF-8 text (byte 0x{block[e.start]:02x}); "
-                    "save the file as UTF-8"
-                ) from None
-            line_no += block.count(b"\n")
-            offset += len(block)
-    raise DataError(f"{shown}: not UTF-8 text, or it changed while being read")
-
-
-def _without_cr(lines: list[str], shown: str, line_no: int) -> list[str]:
-    """Lines without their CRLF line ends; a CR anywhere else (old Mac line ends) is an error,
-    not a guess."""
-    lines = [ln.rstrip("\n").rstrip("\r") for ln in lines]
-    bad = next((i for i, ln in enumerate(lines) if "\r" in ln), None)
-    if bad is not None:
-        raise DataError(
-            f"{shown}:{line_no + bad}: a carriage return (\\r) inside a line; "
-            "save the file with LF or CRLF line ends"
-        )
-    return lines
-
-
-class _OpenQuote(Exception):
-    """A line with a quoted field left open (see _OPEN_QUOTE)."""
-
-
-def _split(line: str, delimiter: str) -> list[str]:
-    """The fields of one line; _OpenQuote when a quoted field is not closed on it."""
-    if not line.endswith("\n"):
-        line += "\n"  # the csv module keeps the LF in a field left open, and only there
-    fields = next(csv.reader([line], delimiter=delimiter, quotechar=_QUOTE))
-    if fields and fields[-1].endswith("\n"):
-        raise _OpenQuote
-    return fields
 
 
 def _check_header(path: str, line_no: int, header: list[str]) -> None:
