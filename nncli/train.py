@@ -28,6 +28,7 @@ from nncli.config_load import dump_yaml, load_config
 from nncli.data import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
+from nncli.engine.layers import BatchNorm
 from nncli.errors import ConfigError, NncliError
 from nncli.health import GradientMonitor, health_warnings
 from nncli.metrics import metric_mode
@@ -114,6 +115,11 @@ class Trainer:
             self.rngs["dropout"],
             self.dtype,
         )
+        if self._has_batchnorm() and min(config.training.batch_size, len(data.train.x)) < 2:
+            raise ConfigError(
+                "training.batch_size: a batchnorm layer needs batches of at least two rows "
+                f"(batch_size {config.training.batch_size}, {len(data.train.x)} training rows)"
+            )
         self.head = build_head(self.out, self.class_weights)
         self.model = Model(config, self.network, self.head, prep, self.out)
         # Every weight and grad in one flat buffer: the optimizer's step is a few ufunc calls.
@@ -270,8 +276,7 @@ class Trainer:
             console=self.console,
             transient=True,
         )
-        n_batches = math.ceil(len(self.data.train.x) / self.config.training.batch_size)
-        task = progress.add_task("train", total=n_batches)
+        task = progress.add_task("train", total=self._batch_count(len(self.data.train.x)))
         with progress:
             yield lambda done: progress.update(task, completed=done)
 
@@ -286,8 +291,8 @@ class Trainer:
         n = len(x)
         batch_size = self.config.training.batch_size
         order = self.rngs["shuffle"].permutation(n) if self.config.training.shuffle else None
-        batch = np.empty((min(batch_size, n), *x.shape[1:]), x.dtype)  # shuffled rows go here
-        n_batches = math.ceil(n / batch_size)
+        n_batches = self._batch_count(n)
+        batch = np.empty((min(batch_size + 1, n), *x.shape[1:]), x.dtype)  # shuffled rows go here
         monitor = GradientMonitor(self.params, GRADIENT_SAMPLES, n_batches)
         clip = self.config.training.grad_clip
         classification = self.data.prep.task == "classification"
@@ -296,7 +301,7 @@ class Trainer:
         for b in range(n_batches):
             if self.signal_received is not None:
                 return None, []
-            lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+            lo, hi = b * batch_size, n if b == n_batches - 1 else (b + 1) * batch_size
             if order is None:
                 xb, yb = x[lo:hi], y[lo:hi]
             else:
@@ -324,6 +329,18 @@ class Trainer:
         if classification:
             row["train_accuracy"] = correct / n
         return row, monitor.epoch_rows(epoch)
+
+    def _batch_count(self, n: int) -> int:
+        """Batches per epoch. With BatchNorm, a last batch of one row joins the one before it:
+        a batch's variance needs two rows (torch refuses such a batch, Keras trains on a
+        variance of 0)."""
+        count = math.ceil(n / self.config.training.batch_size)
+        if count > 1 and n % self.config.training.batch_size == 1 and self._has_batchnorm():
+            return count - 1
+        return count
+
+    def _has_batchnorm(self) -> bool:
+        return any(isinstance(layer, BatchNorm) for _, layer in self.network.layers())
 
     def _predicted(self, logits: np.ndarray) -> np.ndarray:
         if logits.shape[1] == 1:
