@@ -63,13 +63,17 @@ def _root(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    config: Annotated[
+        Path, typer.Argument(readable=False, help="The YAML config.", show_default=False)
+    ],
     set_: SetOption = None,
     run_dir: Annotated[
-        Path | None, typer.Option("--run-dir", help="Write the run here (new or empty folder).")
+        Path | None,
+        typer.Option("--run-dir", readable=False, help="Write the run here (new or empty folder)."),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option("--resume", help="Continue the run in this folder.")
+        Path | None,
+        typer.Option("--resume", readable=False, help="Continue the run in this folder."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the run folder.")
@@ -119,7 +123,9 @@ def _set_args(options: list[str] | None) -> list[str]:
 
 @app.command()
 def validate(
-    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    config: Annotated[
+        Path, typer.Argument(readable=False, help="The YAML config.", show_default=False)
+    ],
     set_: SetOption = None,
 ) -> None:
     """Check a config: print it resolved (YAML, stdout) and the network's layers (stderr).
@@ -144,7 +150,8 @@ def validate(
 def init(
     name: Annotated[str, typer.Argument(help="Writes NAME.yaml in the current folder.")] = "config",
     data: Annotated[
-        Path | None, typer.Option("--data", help="Fill the config from this training CSV.")
+        Path | None,
+        typer.Option("--data", readable=False, help="Fill the config from this training CSV."),
     ] = None,
     target: Annotated[
         str | None, typer.Option("--target", help="The column of --data to predict.")
@@ -180,7 +187,9 @@ def schema() -> None:
 
 @app.command()
 def runs(
-    root: Annotated[Path, typer.Argument(help="Where to look for run folders.")] = Path("runs"),
+    root: Annotated[
+        Path, typer.Argument(readable=False, help="Where to look for run folders.")
+    ] = Path("runs"),
     sort: Annotated[
         str,
         typer.Option(
@@ -217,12 +226,15 @@ def plot(
     run: Annotated[
         list[Path],
         typer.Argument(
-            metavar="RUN...", help="Run folders, or folders of runs.", show_default=False
+            metavar="RUN...",
+            readable=False,
+            help="Run folders, or folders of runs.",
+            show_default=False,
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
-        "curves.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", readable=False, help="The PNG to write.")
+    ] = Path("curves.png"),
     metric: Annotated[
         str | None,
         typer.Option(
@@ -249,10 +261,14 @@ def plot(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or a run folder.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(readable=False, help="A checkpoint file or a run folder.")
+    ],
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="CSV to evaluate on (default: the config's test set)."),
+        typer.Option(
+            "--data", readable=False, help="CSV to evaluate on (default: the config's test set)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
@@ -276,10 +292,15 @@ def evaluate(
 
 @app.command()
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or a run folder.")],
-    input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(readable=False, help="A checkpoint file or a run folder.")
+    ],
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", readable=False, help="Rows to predict.")
+    ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write CSV here (default: stdout).")
+        Path | None,
+        typer.Option("--output", "-o", readable=False, help="Write CSV here (default: stdout)."),
     ] = None,
     proba: Annotated[
         bool, typer.Option("--proba", help="Add one proba_<label> column per class.")
@@ -289,6 +310,8 @@ def predict(
 
     Example: nncli predict runs/iris/20260101-120000 datasets/iris/test.csv --proba
     """
+    if output is not None:
+        _check_output(output, input_csv, checkpoint)
     model = load(checkpoint)
     if proba and model.task != "classification":
         raise DataError("--proba: this model does regression; there are no class probabilities")
@@ -296,9 +319,30 @@ def predict(
     write_predictions(model, chunks, proba, output)
 
 
+def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:
+    """Refuse an --output that is a folder, the input, or a file of the run being read:
+    predict would replace it with its output."""
+    if output.name in ("", ".", "..") or output.is_dir():
+        raise DataError(f"--output {output}: is a directory; give a file name")
+    if not output.exists():
+        return
+    run = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    if run.name == "checkpoints":
+        run = run.parent
+    run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
+    owned = [input_csv, checkpoint, *(run / name for name in run_files)]
+    owned += run.joinpath("checkpoints").glob("*.npz")
+    for path in owned:
+        if path.is_file() and output.samefile(path):
+            what = "the input CSV" if path == input_csv else f"a file of the run {run}"
+            raise DataError(f"--output {output}: is {what}; write the predictions elsewhere")
+
+
 @app.command()
 def gradcheck(
-    config: Annotated[Path, typer.Argument(help="The YAML config.", show_default=False)],
+    config: Annotated[
+        Path, typer.Argument(readable=False, help="The YAML config.", show_default=False)
+    ],
     set_: SetOption = None,
     rows: Annotated[int, typer.Option("--rows", min=2, help="Training rows in the batch.")] = 16,
     max_elements: Annotated[
@@ -323,10 +367,16 @@ def gradcheck(
 
 @app.command()
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="The sweep file.")],
+    sweep_file: Annotated[
+        Path, typer.Argument(metavar="SWEEP.yaml", readable=False, help="The sweep file.")
+    ],
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder (default: sweeps/<name>); the same one resumes."),
+        typer.Option(
+            "--out",
+            readable=False,
+            help="Output folder (default: sweeps/<name>); the same one resumes.",
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
