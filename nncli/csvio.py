@@ -255,12 +255,13 @@ class Table:
 
 
 def _is_number(text: str) -> bool:
-    """What numpy.loadtxt parses: Python's float() without its digit separators (1_000)."""
+    """What numpy.loadtxt parses: Python's float() without its digit separators (1_000) and
+    non-ASCII digits (float() reads the Arabic-Indic '٣' as 3)."""
     try:
         float(text)
     except ValueError:
         return False
-    return "_" not in text
+    return "_" not in text and text.isascii()
 
 
 def read_table(path: str | Path, delimiter: str = ",") -> Table:

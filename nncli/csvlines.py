@@ -108,6 +108,8 @@ def split_fields(line: str, delimiter: str) -> list[str]:
     """The fields of one line; OpenQuote when a quoted field is not closed on it."""
     if not line.endswith("\n"):
         line += "\n"  # the csv module keeps the LF in a field left open, and only there
+    if len(line) > csv.field_size_limit():  # 128 KB by default; a field may fill its line
+        csv.field_size_limit(len(line))
     fields = next(csv.reader([line], delimiter=delimiter, quotechar=QUOTE))
     if fields and fields[-1].endswith("\n"):
         raise OpenQuote
