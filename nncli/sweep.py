@@ -65,7 +65,8 @@ def run_sweep(
     todo = ledger.todo()
     received: int | None = None
     if todo:
-        n_workers = workers or max(1, min(os.cpu_count() or 1, len(todo)))
+        # No more worker processes than runs left: each would only start, idle and stop.
+        n_workers = min(workers or os.cpu_count() or 1, len(todo))
         with _interruptible() as caught:
             try:
                 with _dask_client(scheduler, n_workers) as client:

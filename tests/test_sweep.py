@@ -210,6 +210,17 @@ parameters:
     assert [(out / r["run_dir"] / "summary.json").stat().st_mtime_ns for r in rows[:2]] == ok_mtimes
 
 
+def test_no_more_workers_start_than_runs_are_left(tmp_path):
+    path = sweep_file(
+        tmp_path / "cfg", "config: base.yaml\nparameters: {optimizer.lr: [0.01, 0.02]}\n"
+    )
+    out = tmp_path / "out"
+    proc = run_cli("sweep", path, "--out", out, "--workers", 6, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads((out / "workers.json").read_text())) == 2
+    assert [r["status"] for r in read_trials(out)[1]] == ["ok", "ok"]
+
+
 def test_ctrl_c_cancels_pending_runs_and_keeps_finished_ones(tmp_path):
     text = """\
 config: base.yaml
