@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from nncli.config_model import ModelConfig
-from nncli.config_specs import Strict, named
+from nncli.config_specs import (
+    Float,
+    Int,
+    PositiveFloat,
+    PositiveInt,
+    Strict,
+    bounded_float,
+    named,
+)
 
 # --- loss, optimizer, schedule, training, data ---------------------------------------------------
+
+# A class weight far from 1 underflows to 0 or overflows in float32 (and the weighted mean
+# divides by the weights' sum); a ratio of 10^12 between two classes is plenty.
+ClassWeight = bounded_float(ge=1e-6, le=1e6)
 
 
 class CrossEntropyLoss(Strict):
     """Softmax cross-entropy (multi-class)."""
 
     name: Literal["cross_entropy"] = Field(description="loss")
-    label_smoothing: float = Field(
+    label_smoothing: Float = Field(
         0.0, ge=0, lt=1, description="as torch.nn.CrossEntropyLoss's label_smoothing"
     )
-    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
+    class_weights: Literal["balanced"] | dict[str, ClassWeight] | None = Field(
         None, description="balanced, or a mapping label -> weight; null: all 1"
     )
 
@@ -28,7 +41,7 @@ class BinaryCrossEntropyLoss(Strict):
     """Sigmoid binary cross-entropy (two classes, one output)."""
 
     name: Literal["binary_cross_entropy"] = Field(description="loss")
-    class_weights: Literal["balanced"] | dict[str, PositiveFloat] | None = Field(
+    class_weights: Literal["balanced"] | dict[str, ClassWeight] | None = Field(
         None, description="balanced, or a mapping label -> weight; null: all 1"
     )
 
@@ -60,9 +73,9 @@ class SGDConfig(Strict):
 
     type: Literal["sgd"] = Field(description="optimizer")
     lr: PositiveFloat = Field(0.01, description="learning rate")
-    momentum: float = Field(0.0, ge=0, lt=1, description="0: plain SGD")
+    momentum: Float = Field(0.0, ge=0, lt=1, description="0: plain SGD")
     nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0)")
-    weight_decay: float = Field(0.0, ge=0, description=WD)
+    weight_decay: Float = Field(0.0, ge=0, description=WD)
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> SGDConfig:
@@ -76,17 +89,17 @@ class AdamConfig(Strict):
 
     type: Literal["adam"] = Field(description="optimizer")
     lr: PositiveFloat = Field(0.001, description="learning rate")
-    beta1: float = Field(0.9, ge=0, lt=1, description="decay of the first-moment average")
-    beta2: float = Field(0.999, ge=0, lt=1, description="decay of the second-moment average")
+    beta1: Float = Field(0.9, ge=0, lt=1, description="decay of the first-moment average")
+    beta2: Float = Field(0.999, ge=0, lt=1, description="decay of the second-moment average")
     eps: PositiveFloat = Field(1e-8, description="added to the denominator")
-    weight_decay: float = Field(0.0, ge=0, description=WD)
+    weight_decay: Float = Field(0.0, ge=0, description=WD)
 
 
 class AdamWConfig(AdamConfig):
     """Adam with decoupled weight decay."""
 
     type: Literal["adamw"] = Field(description="optimizer")  # type: ignore[assignment]
-    weight_decay: float = Field(0.01, ge=0, description="decoupled: W -= lr * wd * W")
+    weight_decay: Float = Field(0.01, ge=0, description="decoupled: W -= lr * wd * W")
 
 
 class RMSpropConfig(Strict):
@@ -94,10 +107,10 @@ class RMSpropConfig(Strict):
 
     type: Literal["rmsprop"] = Field(description="optimizer")
     lr: PositiveFloat = Field(0.01, description="learning rate")
-    rho: float = Field(0.99, ge=0, lt=1, description="decay of the squared-gradient average")
+    rho: Float = Field(0.99, ge=0, lt=1, description="decay of the squared-gradient average")
     eps: PositiveFloat = Field(1e-8, description="added to the denominator")
-    momentum: float = Field(0.0, ge=0, lt=1, description="0: no momentum")
-    weight_decay: float = Field(0.0, ge=0, description=WD)
+    momentum: Float = Field(0.0, ge=0, lt=1, description="0: no momentum")
+    weight_decay: Float = Field(0.0, ge=0, description=WD)
 
 
 class AdagradConfig(Strict):
@@ -106,7 +119,7 @@ class AdagradConfig(Strict):
     type: Literal["adagrad"] = Field(description="optimizer")
     lr: PositiveFloat = Field(0.01, description="learning rate")
     eps: PositiveFloat = Field(1e-10, description="added to the denominator")
-    weight_decay: float = Field(0.0, ge=0, description=WD)
+    weight_decay: Float = Field(0.0, ge=0, description=WD)
 
 
 OptimizerSpec = Annotated[
@@ -115,10 +128,40 @@ OptimizerSpec = Annotated[
 ]
 
 
+# Every metrics.csv column a monitor can watch, for either task with a validation set (the
+# columns of train_report.metric_columns but lr and seconds; a test keeps them in step). Which
+# of them a run logs depends on its data, checked when training starts; a name outside them all
+# is refused here, before its direction (min or max) is looked up.
+_VAL_SCORES = (
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "mse",
+    "rmse",
+    "mae",
+    "r2",
+)
+LOGGED_METRICS = ("train_loss", "train_accuracy", "val_loss", *(f"val_{s}" for s in _VAL_SCORES))
+
+
+def _logged_metric(name: str) -> str:
+    if name not in LOGGED_METRICS:
+        close = difflib.get_close_matches(name, LOGGED_METRICS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(
+            f"'{name}' is not a logged metric{hint}; logged: {', '.join(LOGGED_METRICS)}"
+        )
+    return name
+
+
+Monitor = Annotated[str, AfterValidator(_logged_metric)]
+
+
 class ScheduleBase(Strict):
     """Shared by every schedule."""
 
-    warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
+    warmup_epochs: Int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
 
 
 class ConstantSchedule(ScheduleBase):
@@ -147,20 +190,20 @@ class CosineSchedule(ScheduleBase):
 
     type: Literal["cosine"] = Field(description="schedule")
     t_max: PositiveInt | None = Field(None, description="null: the epochs after warm-up")
-    min_lr: float = Field(0.0, ge=0, description="the learning rate at the end")
+    min_lr: Float = Field(0.0, ge=0, description="the learning rate at the end")
 
 
 class PlateauSchedule(ScheduleBase):
     """Multiply lr by factor when a metric stops improving."""
 
     type: Literal["plateau"] = Field(description="schedule")
-    monitor: str = Field("val_loss", description="any logged metric (a metrics.csv column)")
+    monitor: Monitor = Field("val_loss", description="any logged metric (a metrics.csv column)")
     mode: Literal["auto", "min", "max"] = Field(
         "auto", description="auto: from the metric's name (loss: min, accuracy: max)"
     )
-    factor: float = Field(0.1, gt=0, lt=1, description="lr multiplier on a plateau")
-    patience: int = Field(10, ge=0, description="epochs without improvement before a cut")
-    min_lr: float = Field(0.0, ge=0, description="lower bound of the learning rate")
+    factor: Float = Field(0.1, gt=0, lt=1, description="lr multiplier on a plateau")
+    patience: Int = Field(10, ge=0, description="epochs without improvement before a cut")
+    min_lr: Float = Field(0.0, ge=0, description="lower bound of the learning rate")
 
 
 ScheduleSpec = Annotated[
@@ -172,25 +215,25 @@ ScheduleSpec = Annotated[
 class EarlyStoppingConfig(Strict):
     """Stop when the monitored metric has not improved for `patience` epochs."""
 
-    monitor: str = Field("val_loss", description="any logged metric (a metrics.csv column)")
+    monitor: Monitor = Field("val_loss", description="any logged metric (a metrics.csv column)")
     mode: Literal["auto", "min", "max"] = Field(
         "auto", description="auto: from the metric's name (loss: min, accuracy: max)"
     )
-    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
-    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as improvement")
+    patience: Int = Field(10, ge=1, description="epochs without improvement before stopping")
+    min_delta: Float = Field(0.0, ge=0, description="smallest change that counts as improvement")
     restore_best: bool = Field(True, description="end with the best epoch's weights")
 
 
 class CheckpointConfig(Strict):
     """Extra checkpoints beside best and last."""
 
-    every: int = Field(0, ge=0, description="also keep a checkpoint every N epochs (0: off)")
+    every: Int = Field(0, ge=0, description="also keep a checkpoint every N epochs (0: off)")
 
 
 class TrainingConfig(Strict):
     """The loop: epochs of shuffled mini-batches."""
 
-    epochs: int = Field(
+    epochs: Int = Field(
         100, ge=0, description="maximum epochs; 0 saves the initialized network as the last"
     )
     batch_size: PositiveInt = Field(32, description="rows per gradient step")
@@ -209,7 +252,7 @@ class DataConfig(Strict):
     """CSV files with a header row; paths are relative to the config file."""
 
     train: str = Field(description="training CSV, relative to the config file")
-    validation: Annotated[float, Field(gt=0, lt=1)] | str | None = Field(
+    validation: bounded_float(gt=0, lt=1) | str | None = Field(
         0.2,
         description="fraction held out of train (stratified for classification), "
         "a CSV path, or null",
@@ -258,7 +301,7 @@ class Config(Strict):
     """An nncli config: data, model, loss, optimizer, schedule and training."""
 
     name: str | None = Field(None, description="run name (default: the config file's stem)")
-    seed: int = Field(
+    seed: Int = Field(
         0, ge=0, description="one seed drives init, shuffling, the validation split, dropout"
     )
     data: DataConfig = Field(description="the CSV files and how to read them")

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from nncli.config_specs import (
     ACTIVATION_NAMES,
     ActivationSpec,
+    Float,
     InitSpec,
     NamedActivation,
     NamedInit,
+    PositiveFloat,
+    PositiveInt,
     Strict,
     named,
 )
+
+# A wider layer is a typo or a memory error: 1_000_000 x 1_000_000 float32 weights are 4 TB.
+MAX_UNITS = 1_000_000
 
 # --- layers ------------------------------------------------------------------------------------
 
@@ -23,7 +29,7 @@ class DenseLayer(Strict):
     """Fully connected layer y = x @ W + b, followed by its activation."""
 
     type: Literal["dense"] = Field(description="layer type")
-    units: PositiveInt = Field(description="output width")
+    units: PositiveInt = Field(le=MAX_UNITS, description="output width")
     activation: Annotated[ActivationSpec, NamedActivation] | None = Field(
         None, description="null: model.activation"
     )
@@ -36,7 +42,7 @@ class BatchNormLayer(Strict):
     """Batch normalization over the batch, with running statistics for inference."""
 
     type: Literal["batchnorm"] = Field(description="layer type")
-    momentum: float = Field(
+    momentum: Float = Field(
         0.1, gt=0, le=1, description="running-statistics update weight (PyTorch convention)"
     )
     eps: PositiveFloat = Field(1e-5, description="added to the variance")
@@ -53,7 +59,7 @@ class DropoutLayer(Strict):
     """Zeroes a random fraction of the inputs in training (inverted dropout)."""
 
     type: Literal["dropout"] = Field(description="layer type")
-    rate: float = Field(0.5, ge=0, lt=1, description="fraction of inputs zeroed in training")
+    rate: Float = Field(0.5, ge=0, lt=1, description="fraction of inputs zeroed in training")
 
 
 class ActivationLayer(Strict):
@@ -63,7 +69,7 @@ class ActivationLayer(Strict):
     name: Literal[ACTIVATION_NAMES] = Field(  # type: ignore[valid-type]
         description="activation function"
     )
-    alpha: float | None = Field(None, description="leaky_relu and elu only; null: their default")
+    alpha: Float | None = Field(None, description="leaky_relu and elu only; null: their default")
     approximate: Literal["none", "tanh"] | None = Field(
         None, description="gelu only; null: exact (none)"
     )

@@ -4,11 +4,48 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    """Unknown keys are errors; every float must be finite (no .inf or .nan)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def _no_bool(kind: str) -> BeforeValidator:
+    """YAML's true/false are not numbers (pydantic would read them as 1 and 0)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected {kind}, got {str(value).lower()}")
+        return value
+
+    return BeforeValidator(check)
+
+
+# Numbers of the config: ints are fine where floats are expected, numeric strings too (YAML
+# reads 1e-3 as a string), booleans are not; Strict refuses infinities and NaN.
+Float = Annotated[float, _no_bool("a number")]
+PositiveFloat = Annotated[float, Field(gt=0), _no_bool("a number")]
+Int = Annotated[int, _no_bool("an integer")]
+PositiveInt = Annotated[int, Field(gt=0), _no_bool("an integer")]
+
+
+def bounded_float(**bounds: float) -> Any:
+    """A Float within bounds (gt, ge, lt, le) where a field cannot state them itself (in a
+    union or a mapping's values); the bounds come before the boolean check, so the JSON
+    Schema shows them."""
+    return Annotated[float, Field(**bounds), _no_bool("a number")]
+
+
+# Beyond these, initial weights overflow float32 (or numpy's uniform) and training cannot start.
+MAX_INIT_SCALE = 1000.0
 
 
 def _named(value: Any) -> Any:
@@ -42,14 +79,14 @@ class LeakyReluActivation(Strict):
     """max(x, alpha * x)."""
 
     name: Literal["leaky_relu"] = Field(description="activation function")
-    alpha: float = Field(0.01, description="slope for negative inputs")
+    alpha: Float = Field(0.01, description="slope for negative inputs")
 
 
 class EluActivation(Strict):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
     name: Literal["elu"] = Field(description="activation function")
-    alpha: float = Field(1.0, description="saturation value for negative inputs")
+    alpha: Float = Field(1.0, description="saturation value for negative inputs")
 
 
 class GeluActivation(Strict):
@@ -95,21 +132,26 @@ class OrthogonalInit(Strict):
     """A (semi-)orthogonal matrix times gain."""
 
     name: Literal["orthogonal"] = Field(description="initializer")
-    gain: float = Field(1.0, description="multiplies the orthogonal matrix")
+    gain: Float = Field(
+        1.0,
+        ge=-MAX_INIT_SCALE,
+        le=MAX_INIT_SCALE,
+        description="multiplies the orthogonal matrix",
+    )
 
 
 class NormalInit(Strict):
     """Plain (not truncated) normal with mean 0."""
 
     name: Literal["normal"] = Field(description="initializer")
-    std: PositiveFloat = Field(0.05, description="standard deviation")
+    std: PositiveFloat = Field(0.05, le=MAX_INIT_SCALE, description="standard deviation")
 
 
 class UniformInit(Strict):
     """Uniform on [-limit, limit]."""
 
     name: Literal["uniform"] = Field(description="initializer")
-    limit: PositiveFloat = Field(0.05, description="half-width of the interval")
+    limit: PositiveFloat = Field(0.05, le=MAX_INIT_SCALE, description="half-width of the interval")
 
 
 InitSpec = Annotated[
