@@ -291,7 +291,35 @@ class DataConfig(Strict):
     def _some_target(cls, value: str | list[str]) -> str | list[str]:
         if not value:
             raise ValueError("name the target column (or a list of at least one)")
+        if isinstance(value, list):
+            _listed_once(value)
         return value
+
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("an empty list; name the feature columns, or null for all")
+            _listed_once(value)
+        return value
+
+    @model_validator(mode="after")
+    def _features_are_not_targets(self) -> DataConfig:
+        targets = [self.target] if isinstance(self.target, str) else self.target
+        both = [f for f in self.features or [] if f in targets]
+        if both:
+            raise ValueError(f"column {both[0]!r} is both a feature and a target")
+        return self
+
+
+def _listed_once(names: list[str]) -> None:
+    """A column named twice (the run's outputs and its checkpoint could not tell them apart)."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{name!r} is listed twice")
+        seen.add(name)
 
 
 LOSS_NAMES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATASETS, relpath
+from conftest import DATASETS, REPO_ROOT, relpath, run_cli
 
 from nncli import ConfigError
 from nncli.config_load import load_config, parse_set_options, resolved_dict
@@ -521,3 +521,44 @@ def test_target_must_name_a_column(tmp_path, target):
     message = config_error(config)
     assert message.startswith("data.target:")
     assert mark(config, "target").rsplit(":", 1)[0] in message
+
+
+# --- column lists ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "dotted", "needle", "at"),
+    [
+        ("  target: [y, z, y]\n", "data.target", "'y' is listed twice", "target"),
+        (
+            "  target: y\n  features: [a, b, a]\n",
+            "data.features",
+            "'a' is listed twice",
+            "features",
+        ),
+        ("  target: y\n  features:\n    - a\n    - a\n", "data.features", "listed twice", "- a"),
+        ("  target: y\n  features: []\n", "data.features", "an empty list", "features"),
+        ("  target: [y, z]\n  features: [a, z]\n", "data", "'z' is both a feature and", "train"),
+    ],
+)
+def test_column_lists_are_checked_at_config_time(tmp_path, data, dotted, needle, at):
+    config = write(tmp_path, "data:\n  train: train.csv\n" + data)
+    message = config_error(config)
+    assert message.startswith(f"{dotted}: "), message
+    assert needle in message and "\n" not in message
+    line = mark(config, at).split(":")[1]
+    assert f"({config.name}:{line}:" in message, message
+
+
+def test_duplicate_target_is_refused_by_validate(tmp_path):
+    proc = run_cli(
+        "validate",
+        REPO_ROOT / "configs" / "diabetes.yaml",
+        "--set",
+        "data.target=[progression, progression]",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: data.target: 'progression' is listed twice (--set data.target)"
+    )
