@@ -6,11 +6,33 @@ from pathlib import Path
 from typing import Any
 
 from nncli.checkpoint import remove_temp_files
-from nncli.errors import ConfigError
+from nncli.errors import CheckpointError, ConfigError
+from nncli.metrics import metric_mode
 
 # Sections that define the network, its data and its randomness: the saved weights, scaler
 # and generator states mean nothing under different ones.
 FIXED = ("seed", "data", "model", "loss")
+
+WIDTH = 60  # characters of a value shown in a message (around the first difference)
+
+
+def run_folder(path: Path) -> Path:
+    """The folder `--resume` names, or one CheckpointError: a missing folder, or a file (a
+    checkpoint, the run's config.yaml) given instead of the run folder it belongs to."""
+    if path.is_dir():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"--resume {path}: no such run folder")
+    owner = next((p for p in (path.parent, path.parent.parent) if _looks_like_run(p)), None)
+    hint = f" ({path.name} belongs to the run folder {owner}: --resume {owner})" if owner else ""
+    raise CheckpointError(
+        f"--resume {path}: this is a file; --resume takes a run folder, the one holding "
+        f"checkpoints/ and metrics.csv{hint}"
+    )
+
+
+def _looks_like_run(folder: Path) -> bool:
+    return (folder / "checkpoints").is_dir()
 
 
 def changes(saved: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -29,22 +51,99 @@ def changes(saved: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]
     return [] if saved == now else [(prefix, saved, now)]
 
 
+_ABSENT = object()
+
+
+def first_difference(key: str, saved: Any, now: Any) -> tuple[str, Any, Any]:
+    """The most precise key at which two values differ: into dicts and lists (of any
+    lengths: `model.layers.2` when the config adds a third layer)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for k in [*saved, *(k for k in now if k not in saved)]:
+            a, b = saved.get(k, _ABSENT), now.get(k, _ABSENT)
+            if a != b:
+                return first_difference(f"{key}.{k}", a, b)
+    if isinstance(saved, list) and isinstance(now, list):
+        for i in range(max(len(saved), len(now))):
+            a = saved[i] if i < len(saved) else _ABSENT
+            b = now[i] if i < len(now) else _ABSENT
+            if a != b:
+                return first_difference(f"{key}.{i}", a, b)
+    return key, saved, now
+
+
 def check_resumable(folder: Path, saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
     """Refuse changes that break the run (naming the key); return the ones that may change."""
     found = changes(saved, now)
     for key, old, new in found:
         if key.split(".")[0] in FIXED:
+            key, old, new = first_difference(key, old, new)
+            shown_new, shown_old = show_pair(new, old)
             raise ConfigError(
-                f"--resume {folder}: {key} is {_show(new)} in this config but {_show(old)} in the "
+                f"--resume {folder}: {key} is {shown_new} in this config but {shown_old} in the "
                 f"run; a resumed run keeps its {', '.join(FIXED)} sections "
                 "(start a new run to change them)"
             )
+    _check_plateau_monitor(folder, saved.get("schedule"), now.get("schedule"))
     return [c for c in found if c[0] != "name"]
+
+
+def check_same_monitor(
+    folder: Path, saved: tuple[str, str], now: tuple[str, str], best: float | None
+) -> None:
+    """Early stopping's monitor and mode (resolved) stay: the run's best value is a value of
+    its monitor, and compared under its mode."""
+    for i, key in enumerate(("monitor", "mode")):
+        if saved[i] != now[i]:
+            was = f" (its best so far, {best:.6g}, is a {saved[0]})" if best is not None else ""
+            raise ConfigError(
+                f"--resume {folder}: training.early_stopping.{key} is {now[i]} in this config "
+                f"but {saved[i]} in the run{was}; a resumed run keeps the metric it watches "
+                "and its mode (start a new run to change them)"
+            )
+
+
+def _check_plateau_monitor(folder: Path, saved: Any, now: Any) -> None:
+    """The plateau schedule's best value belongs to its monitor and mode, like early stopping's."""
+    if not (isinstance(saved, dict) and isinstance(now, dict)):
+        return
+    if saved.get("type") != "plateau" or now.get("type") != "plateau":
+        return
+    old = (saved.get("monitor"), _mode(saved.get("monitor"), saved.get("mode")))
+    new = (now.get("monitor"), _mode(now.get("monitor"), now.get("mode")))
+    for i, key in enumerate(("monitor", "mode")):
+        if old[i] != new[i]:
+            raise ConfigError(
+                f"--resume {folder}: schedule.{key} is {new[i]} in this config but {old[i]} in "
+                "the run; the plateau schedule's best value belongs to the run's metric and "
+                "mode (start a new run to change them)"
+            )
+
+
+def _mode(monitor: Any, mode: Any) -> Any:
+    if mode == "auto" and isinstance(monitor, str):
+        return metric_mode(monitor)
+    return mode
+
+
+def type_changes(found: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """Changes of the optimizer's or the schedule's type (or a schedule added or removed),
+    whose saved state then cannot carry over."""
+    out = []
+    for key, old, new in found:
+        if key in ("optimizer.type", "schedule.type"):
+            out.append((key, old, new))
+        elif key == "schedule":  # null <-> a schedule
+            out.append(("schedule", old, new))
+    return out
 
 
 def describe(found: list[tuple[str, Any, Any]]) -> str:
     """`training.epochs 3 -> 6, optimizer.lr 0.01 -> 0.005` for the resume notice."""
-    return ", ".join(f"{key} {_show(old)} -> {_show(new)}" for key, old, new in found)
+    parts = []
+    for key, old, new in found:
+        shown_old, shown_new = show_pair(old, new)
+        parts.append(f"{key} {shown_old} -> {shown_new}")
+    return ", ".join(parts)
 
 
 def clean_stale_files(folder: Path) -> list[Path]:
@@ -52,6 +151,28 @@ def clean_stale_files(folder: Path) -> list[Path]:
     return remove_temp_files(folder) + remove_temp_files(folder / "checkpoints")
 
 
-def _show(value: Any) -> str:
-    text = "null" if value is None else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def show_pair(a: Any, b: Any) -> tuple[str, str]:
+    """Two differing values as text that shows where they differ: long ones are cut around
+    their first differing character, not at their start."""
+    ta, tb = _text(a), _text(b)
+    if ta == tb:  # e.g. 1 and '1'
+        ta, tb = repr(a), repr(b)
+    if len(ta) <= WIDTH and len(tb) <= WIDTH:
+        return ta, tb
+    same = 0
+    while same < min(len(ta), len(tb)) and ta[same] == tb[same]:
+        same += 1
+    start = max(0, same - WIDTH // 3)
+    return _window(ta, start), _window(tb, start)
+
+
+def _text(value: Any) -> str:
+    if value is _ABSENT:
+        return "absent"
+    return "null" if value is None else str(value)
+
+
+def _window(text: str, start: int) -> str:
+    head = "..." if start > 0 else ""
+    body = text[start:]
+    return head + (body if len(body) <= WIDTH else body[: WIDTH - 3] + "...")

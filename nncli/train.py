@@ -138,6 +138,8 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.signal_received: int | None = None
         self.resumes: list[dict] = []  # each resume's epoch and config changes, kept in checkpoints
+        self.data_fingerprint: dict | None = None  # of the data trained on, in checkpoints
+        self.config_saved = False  # config.yaml holds this config (written with a checkpoint)
         self.notes: list[str] = list(self.data.notes)  # printed under the run's header line
 
     # --- the run ----------------------------------------------------------------------------
@@ -167,9 +169,9 @@ class Trainer:
         else:
             folder = new_run_dir(config.name or "run", run_dir)
             locks.enter_context(run_lock(folder, str(folder)))
-        text = dump_yaml(config).encode("utf-8")  # the config the run (now) continues under
-        atomic_write(folder / "config.yaml", lambda handle: handle.write(text))
-        keep = self.epoch if resume is not None else None
+        if resume is None:  # a resumed run's config.yaml changes with its first saved epoch
+            self._save_config(folder)
+        keep = resumed_at = self.epoch if resume is not None else None
         metrics_log = CsvLog(folder / "metrics.csv", ["epoch", *self.columns], keep)
         grad_log = CsvLog(
             folder / "gradients.csv", ["epoch", "layer", "grad_norm", "update_ratio"], keep
@@ -180,11 +182,12 @@ class Trainer:
         clock = Stopwatch()
         stop_reason = "completed"
         if config.training.epochs == 0 or self.epoch == 0:
-            save_state(self, folder, "last")
+            self._save_last(folder)
         try:
             stop_reason = self._loop(folder, metrics_log, grad_log, printer)
         except TrainingError:
-            self._finish(folder, "diverged", clock)
+            if self.epoch != resumed_at:  # else the folder still holds the run as it was
+                self._finish(folder, "diverged", clock)
             raise
         if self.signal_received is not None:
             stop_reason = "interrupted"
@@ -224,7 +227,7 @@ class Trainer:
             metrics_log.write({"epoch": epoch, **row})
             for grad_row in grad_rows:
                 grad_log.write(grad_row)
-            save_state(self, folder, "last")
+            self._save_last(folder)
             if improved:
                 save_state(self, folder, "best")
             every = config.checkpoint.every
@@ -243,6 +246,18 @@ class Trainer:
             if es is not None and self.stop.wait >= es.patience:
                 return "early_stopping"
         return "completed"
+
+    def _save_last(self, folder: Path) -> None:
+        """checkpoints/last.npz, then (once) config.yaml: the config of the saved state, so a
+        resume that fails before saving an epoch leaves the run's config.yaml as it was."""
+        save_state(self, folder, "last")
+        if not self.config_saved:
+            self._save_config(folder)
+
+    def _save_config(self, folder: Path) -> None:
+        text = dump_yaml(self.config).encode("utf-8")
+        atomic_write(folder / "config.yaml", lambda handle: handle.write(text))
+        self.config_saved = True
 
     def _plateau_monitor(self) -> str:
         schedule = self.config.schedule

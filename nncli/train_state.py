@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +17,17 @@ from nncli.config import Config
 from nncli.config_load import resolved_dict
 from nncli.errors import CheckpointError, ConfigError
 from nncli.model import load_arrays
-from nncli.resume import check_resumable, clean_stale_files, describe
+from nncli.resume import (
+    check_resumable,
+    check_same_monitor,
+    clean_stale_files,
+    describe,
+    run_folder,
+    type_changes,
+)
 
 if TYPE_CHECKING:
+    from nncli.data import Dataset, Split
     from nncli.train import Trainer
 
 STREAMS = ("split", "init", "shuffle", "dropout")
@@ -79,6 +88,7 @@ def save_state(trainer: Trainer, folder: Path, name: str) -> None:
             "lr": trainer.optimizer.lr,
             "generators": {k: g.bit_generator.state for k, g in trainer.rngs.items()},
             "resumes": trainer.resumes,
+            "data": data_fingerprint(trainer),
         },
     }
     groups = {"params": params, "optim": optim_arrays, "prep": prep_arrays}
@@ -89,11 +99,89 @@ def save_state(trainer: Trainer, folder: Path, name: str) -> None:
     save_checkpoint(folder / "checkpoints" / f"{name}{SUFFIX}", meta, groups)
 
 
+def data_fingerprint(trainer: Trainer) -> dict:
+    """What the run trains on, saved with its state so that --resume can tell the data
+    changed: columns, classes, row counts and a CRC-32 of the prepared arrays (x and y after
+    scaling and the validation split). Computed once per run (some 0.1 s for 200 MB)."""
+    if trainer.data_fingerprint is None:
+        trainer.data_fingerprint = fingerprint(trainer.data)
+    return trainer.data_fingerprint
+
+
+def fingerprint(data: Dataset) -> dict:
+    return {
+        "dtype": data.train.x.dtype.name,
+        "features": list(data.prep.features),
+        "classes": None if data.prep.classes is None else list(data.prep.classes),
+        "train_rows": len(data.train),
+        "train_crc32": _crc32(data.train),
+        "validation_rows": 0 if data.val is None else len(data.val),
+        "validation_crc32": None if data.val is None else _crc32(data.val),
+    }
+
+
+def _crc32(split: Split) -> str:
+    crc = 0
+    for array in (split.x, split.y):
+        array = np.ascontiguousarray(array)  # no copy: the splits are contiguous
+        if array.size:
+            crc = zlib.crc32(memoryview(array).cast("B"), crc)
+    return f"{crc:08x}"
+
+
+def check_same_data(folder: Path, trainer: Trainer, saved: object) -> None:
+    """Refuse to resume on data other than the run's (a CSV edited or replaced at the same
+    path): the weights, scaler and class order were fit to the run's data."""
+    if saved is None:  # a checkpoint written before runs kept a fingerprint of their data
+        trainer.notes.append(
+            "the run's checkpoint predates data fingerprints: that its data is unchanged "
+            "is not checked"
+        )
+        return
+    now = data_fingerprint(trainer)
+    if not isinstance(saved, dict) or saved.keys() != now.keys():
+        raise CheckpointError(
+            f"{folder / 'checkpoints' / ('last' + SUFFIX)}: damaged training state (its data "
+            "fingerprint)"
+        )
+    cfg = trainer.config.data
+    val_file = isinstance(cfg.validation, str) and bool(cfg.validation)
+
+    def refuse(key: str, what: str) -> None:
+        path = cfg.validation if key == "data.validation" else cfg.train
+        raise ConfigError(  # the config's data section names other data now
+            f"--resume {folder}: {key} ({path}) differs from the data the run trained on "
+            f"({what}); a resumed run trains on the same data (restore the file, or start a "
+            "new run)"
+        )
+
+    for name in ("features", "classes"):
+        if saved.get(name) != now[name]:
+            refuse("data.train", f"{name} {now[name]} now, {saved.get(name)} in the run")
+    rows = {"data.train": ("train_rows",), "data.validation": ()}
+    rows["data.validation" if val_file else "data.train"] += ("validation_rows",)
+    for key, names in rows.items():
+        before, after = (sum(_count(d.get(n)) for n in names) for d in (saved, now))
+        if names and before != after:
+            refuse(key, f"{after} rows now, {before} in the run")
+    if saved.get("dtype") != now["dtype"]:  # training.dtype changed: other bytes, same data
+        return
+    parts = {"train_crc32": "data.train"}
+    parts["validation_crc32"] = "data.validation" if val_file else "data.train"
+    for name, key in parts.items():
+        if saved.get(name) != now[name]:
+            refuse(key, "the same number of rows, but other values")
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int else -1
+
+
 def restore_state(trainer: Trainer, folder: Path) -> None:
     """Continue from a run's last checkpoint: weights, optimizer, schedule, generators,
-    early stopping. Every piece is checked, so a damaged file is one CheckpointError."""
-    if not folder.is_dir():
-        raise CheckpointError(f"--resume {folder}: no such run folder")
+    early stopping. Every piece is checked, so a damaged file is one CheckpointError, and
+    nothing in the folder changes before every check passed."""
+    folder = run_folder(folder)
     removed = clean_stale_files(folder)
     ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
     try:  # through the schema, so keys added since the run started get their defaults
@@ -101,25 +189,39 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
     except ValueError:
         raise CheckpointError(f"{ckpt.path}: damaged manifest (its config)") from None
     changed = check_resumable(folder, saved, resolved_dict(trainer.config))
+    state = ckpt.meta.get("training_state")
+    if isinstance(state, dict):  # else: damaged, reported below
+        check_same_data(folder, trainer, state.get("data"))
     load_arrays(trainer.network, ckpt.group("params"), ckpt.path)
     try:
-        state = ckpt.meta["training_state"]
         stop, epoch, gens = state["stop"], state["epoch"], state["generators"]
         counts = (epoch, stop["wait"], stop["best_epoch"])
         if not all(type(n) is int and n >= 0 for n in counts) or set(gens) != set(STREAMS):
             raise ValueError("bad epoch counts or generator names")
+        if stop["best_epoch"] > epoch:
+            raise ValueError(f"best epoch {stop['best_epoch']} after epoch {epoch}")
         best_value = stop["best_value"]
         if best_value is not None and not math.isfinite(best_value):
             raise ValueError(f"best value {best_value!r}")
+        monitor = (stop["monitor"], stop["mode"])
         for name, gen_state in gens.items():
             trainer.rngs[name].bit_generator.state = gen_state
         resumes = list(state.get("resumes", []))
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
+    check_same_monitor(folder, monitor, (trainer.stop.monitor, trainer.stop.mode), best_value)
     try:
         trainer.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], trainer.params)
         trainer.schedule.load_state_dict(state["schedule"])
     except (KeyError, TypeError, ValueError) as exc:
+        retyped = type_changes(changed)
+        if retyped:
+            key, old, new = retyped[0]
+            raise ConfigError(
+                f"--resume {folder}: {key} is {_name(new)} in this config but {_name(old)} in "
+                f"the run; the run's {key.split('.')[0]} state cannot carry over to another "
+                "type (keep its type, or start a new run)"
+            ) from None
         if not any(key.split(".")[0] in ("optimizer", "schedule") for key, _, _ in changed):
             raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
         raise ConfigError(
@@ -132,13 +234,7 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
         stop["wait"],
     )
     trainer.epoch = epoch
-    best = folder / "checkpoints" / f"best{SUFFIX}"
-    if best.exists():
-        best_ckpt = load_checkpoint(best)
-        trainer.best_state = best_ckpt.group("params")
-        shapes = {k: v.shape for k, v in trainer.network.state_arrays().items()}
-        if {k: v.shape for k, v in trainer.best_state.items()} != shapes:
-            raise CheckpointError(f"{best}: weights do not match the run's architecture")
+    rewrite_best = _restore_best(trainer, folder, stop["best_epoch"], epoch)
     if changed:
         resumes.append({"epoch": epoch, "changes": {k: [old, new] for k, old, new in changed}})
     trainer.resumes = resumes
@@ -147,3 +243,43 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
         trainer.notes.append(f"config changes since epoch {epoch}: {describe(changed)}")
     if removed:
         trainer.notes.append(f"removed {len(removed)} temporary file(s) of an interrupted save")
+    if rewrite_best:  # every check passed: repair the run folder
+        save_state(trainer, folder, "best")
+        trainer.notes.append(
+            f"checkpoints/best{SUFFIX} was {rewrite_best}: rewritten from last{SUFFIX}, whose "
+            f"epoch {epoch} is the run's best"
+        )
+
+
+def _restore_best(trainer: Trainer, folder: Path, best_epoch: int, epoch: int) -> str | None:
+    """The best epoch's weights, from best.npz; when that file is missing or older than the
+    run's best epoch (a kill between saving last and best), the last weights if the last
+    epoch is the best (then returns why best.npz must be rewritten), else a CheckpointError:
+    the best weights are gone, and restore_best would end the run with other ones."""
+    if best_epoch == 0:
+        return None
+    best = folder / "checkpoints" / f"best{SUFFIX}"
+    problem = "missing"
+    if best.exists():
+        best_ckpt = load_checkpoint(best)
+        state = best_ckpt.meta.get("training_state")
+        saved_at = state.get("epoch") if isinstance(state, dict) else None
+        if saved_at is None or saved_at == best_epoch:  # None: written before it was checked
+            trainer.best_state = best_ckpt.group("params")
+            shapes = {k: v.shape for k, v in trainer.network.state_arrays().items()}
+            if {k: v.shape for k, v in trainer.best_state.items()} != shapes:
+                raise CheckpointError(f"{best}: weights do not match the run's architecture")
+            return None
+        problem = f"from epoch {saved_at}"
+    if best_epoch == epoch:
+        trainer.best_state = {k: v.copy() for k, v in trainer.network.state_arrays().items()}
+        return problem
+    which = "is missing" if problem == "missing" else f"holds epoch {saved_at}'s weights"
+    raise CheckpointError(
+        f"--resume {folder}: checkpoints/best{SUFFIX} {which}, but the run's best epoch is "
+        f"{best_epoch}: its weights cannot be restored (restore the file, or start a new run)"
+    )
+
+
+def _name(value: object) -> str:
+    return "none" if value is None else str(value.get("type") if isinstance(value, dict) else value)
