@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.errors import DataError
+from nncli.errors import CheckpointError, DataError
 from nncli.model import PREDICT_CHUNK, Model
 
 if TYPE_CHECKING:
@@ -38,10 +39,17 @@ def show_evaluation(metrics: dict, classes: list[str] | None, title: str, as_jso
     confusion matrix and the per-target table."""
     matrix = metrics.pop("confusion_matrix", None)
     per_target: dict[str, dict[str, float]] = metrics.pop("per_target", {})
-    if as_json:  # per target as `mse_<target>`, as predict's `prediction_<target>` columns
-        flat = {k: float(v) for k, v in metrics.items()}
-        flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
-        sys.stdout.write(json.dumps(flat) + "\n")
+    # per target as `mse_<target>`, as predict's `prediction_<target>` columns
+    flat = {k: float(v) for k, v in metrics.items()}
+    flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
+    for name, value in flat.items():  # JSON has no nan or inf, and neither is a score
+        if not math.isfinite(value):
+            raise DataError(
+                f"evaluate: the {name} is {value} (it overflows float64): the targets or the "
+                "model's outputs are too large"
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(flat, allow_nan=False) + "\n")
         return
     table = Table(title=title)
     table.add_column("metric")
@@ -108,13 +116,30 @@ def _streamed_rows(
     """Header and rows in lists of PREDICT_CHUNK, predicted as the input is read and the
     output written, so memory stays flat for any number of rows. The first chunk is read
     here: a file that does not fit fails before any output is opened."""
-    pieces = (x[i : i + PREDICT_CHUNK] for x in chunks for i in range(0, len(x), PREDICT_CHUNK))
-    header, first = _prediction_rows(model, next(pieces), proba)
-    return header, chain([first], (_prediction_rows(model, x, proba)[1] for x in pieces))
+    at = getattr(chunks, "at", None)  # iter_features' chunks name the line of a row
+    locate = at if callable(at) else (lambda row: f"input row {row + 1}")
+
+    def pieces() -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
+        start = 0
+        for x in chunks:
+            for i in range(0, len(x), PREDICT_CHUNK):
+                yield x[i : i + PREDICT_CHUNK], _offset(locate, start + i)
+            start += len(x)
+
+    rest = pieces()
+    header, first = _prediction_rows(model, *next(rest), proba)
+    return header, chain([first], (_prediction_rows(model, *piece, proba)[1] for piece in rest))
 
 
-def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str], list[list]]:
-    outputs = model.outputs(x)
+def _offset(locate: Callable[[int], str], start: int) -> Callable[[int], str]:
+    return lambda row: locate(start + row)
+
+
+def _prediction_rows(
+    model: Model, x: np.ndarray, at: Callable[[int], str], proba: bool
+) -> tuple[list[str], list[list]]:
+    """Header and rows for one piece; at(row) names a row whose outputs overflow."""
+    outputs = model.checked_outputs(x, at)
     if model.task == "classification":
         probabilities = model._proba(outputs)
         labels = model.prep.decode_y(probabilities.argmax(axis=1))
@@ -124,7 +149,14 @@ def _prediction_rows(model: Model, x: np.ndarray, proba: bool) -> tuple[list[str
             header += [f"proba_{c}" for c in model.classes or []]
             columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
     else:
-        values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():  # finite outputs, a hostile y_scale: a prediction of inf is no answer
+            raise CheckpointError(
+                f"{model.source or 'the model'}: its predictions overflow float64 in the "
+                f"target's units on {at(int(np.argmax(bad)))}; its target scaling is too large"
+            )
         targets = model.prep.targets
         header = ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
         columns = [values[:, j] for j in range(values.shape[1])]

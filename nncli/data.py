@@ -12,7 +12,7 @@ import numpy as np
 
 from nncli.csvio import Table, read_chunks
 from nncli.errors import DataError
-from nncli.preprocess import Preprocessor, is_number
+from nncli.preprocess import Preprocessor, Where, is_number
 from nncli.slabs import Slabs
 
 MAX_AUTO_CLASSES = 20  # task: auto treats at most this many distinct integers as classes
@@ -74,11 +74,28 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         order = np.concatenate([rows, val_rows])
     parts = raw.x.take()
     prep = Preprocessor.fit(
-        features, targets, task, classes, parts, cfg.scale, y, cfg.scale_target, dtype, rows
+        features,
+        targets,
+        task,
+        classes,
+        parts,
+        cfg.scale,
+        y,
+        cfg.scale_target,
+        dtype,
+        rows,
+        raw.path,
     )
-    x = _assemble(parts, prep, order)
+    names = [*features, *targets]
+
+    def where(columns: list[str]) -> Where:
+        return lambda row, j: describe_value(
+            raw.path, row, columns[j], cfg.delimiter, cfg.missing, names
+        )
+
+    x = _assemble(parts, prep, order, where(features))
     if classes is None:
-        y = prep.encode_y(y)
+        y = prep.encode_y(y, where(targets))
     if order is not None:
         y = y[order]
     n_train = len(y) if rows is None else len(rows)
@@ -174,20 +191,93 @@ def read_features(
         if missing == "drop":
             table = _without_missing(table, [*prep.features, *prep.targets], dropped)
         if len(table):
-            x.append(prep._scale_x(table.numbers(prep.features)))
+            x.append(_scaled_features(table, prep))
             ys.append(_encode_targets(table, prep))
     _note_dropped(first.path, dropped, len(x), notes)
     return x.array(), np.concatenate(ys)
 
 
-def iter_features(
-    path: str | Path, prep: Preprocessor, delimiter: str = ","
-) -> Iterator[np.ndarray]:
+class FeatureChunks(Iterator[np.ndarray]):
+    """iter_features' iterator: the scaled blocks, and at(row) naming the line of a row."""
+
+    def __init__(self, path: str | Path, prep: Preprocessor, delimiter: str = ",") -> None:
+        self.path, self.prep, self.delimiter = path, prep, delimiter
+        self._tables = read_chunks(path, delimiter)
+        self._table: Table | None = None  # the last chunk read, its first row's number
+        self._start = self._end = 0
+
+    def __next__(self) -> np.ndarray:
+        table = next(self._tables)
+        self._table, self._start, self._end = table, self._end, self._end + len(table)
+        return _scaled_features(table, self.prep)
+
+    def at(self, row: int) -> str:
+        """`path:line` of the row-th data row (from 0) of the file."""
+        if self._table is not None and self._start <= row < self._end:
+            return self._table.at(row - self._start)
+        return row_location(self.path, row, self.delimiter)
+
+
+def iter_features(path: str | Path, prep: Preprocessor, delimiter: str = ",") -> FeatureChunks:
     """Scaled features of a CSV's rows (taken by name), in file order, one chunk of about
     csvio.CHUNK_BYTES of text at a time: predicting a file of any length keeps memory flat.
     An error in a later chunk is raised when that chunk is reached."""
+    return FeatureChunks(path, prep, delimiter)
+
+
+def _scaled_features(table: Table, prep: Preprocessor) -> np.ndarray:
+    """A chunk's features scaled into the model dtype; one too large there names its line."""
+    names = prep.features
+    return prep._scale_x(table.numbers(names), lambda row, j: _value_at(table, row, names[j]))
+
+
+def _value_at(table: Table, row: int, column: str) -> str:
+    """`path:line: column 'x': '1e39'`: a value of a table, as the file has it."""
+    value = table.fields(row)[table.index(column)].strip()
+    return f"{table.at(row)}: column {column!r}: {value!r}"
+
+
+def _locate(
+    path: str | Path, row: int, delimiter: str, missing: str, names: Sequence[str]
+) -> tuple[Table, int] | None:
+    """The chunk holding the row-th data row (from 0; rows data.missing: drop left out do
+    not count) and the row's index there, read again from the file: only for an error
+    message about a value found bad after reading (None if the file no longer has it)."""
+    seen = 0
     for table in read_chunks(path, delimiter):
-        yield prep._scale_x(table.numbers(prep.features))
+        if missing == "drop":
+            table = table.without_missing(list(names))[0]
+        if row < seen + len(table):
+            return table, row - seen
+        seen += len(table)
+    return None
+
+
+def row_location(
+    path: str | Path,
+    row: int,
+    delimiter: str = ",",
+    missing: str = "error",
+    names: Sequence[str] = (),
+) -> str:
+    """`path:line` of the row-th data row (from 0) of a CSV as read with these settings."""
+    found = _locate(path, row, delimiter, missing, names)
+    return f"{path}: data row {row + 1}" if found is None else found[0].at(found[1])
+
+
+def describe_value(
+    path: str | Path,
+    row: int,
+    column: str,
+    delimiter: str = ",",
+    missing: str = "error",
+    names: Sequence[str] = (),
+) -> str:
+    """`path:line: column 'x': '1e39'` for the row-th data row (from 0) of a CSV."""
+    found = _locate(path, row, delimiter, missing, names)
+    if found is None:
+        return f"{path}: data row {row + 1}: column {column!r}"
+    return _value_at(*found, column)
 
 
 def infer_task(values: Sequence[str]) -> str:
@@ -262,10 +352,13 @@ def _note_dropped(path: str, dropped: list[int], kept: int, notes: list[str] | N
         notes.append(f"{path}: dropped {len(dropped)} row(s) with a missing value (line {shown})")
 
 
-def _assemble(parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | None) -> np.ndarray:
+def _assemble(
+    parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | None, place: Where
+) -> np.ndarray:
     """Raw float64 row blocks -> one scaled array of the training dtype, row order[i] at
     position i. Each block is scaled in place a few MB at a time and dropped once copied, so
-    the float64 rows shrink as the result grows."""
+    the float64 rows shrink as the result grows. place(row, column) names a value too large
+    for that dtype, by its row in the file."""
     n, width = sum(len(p) for p in parts), len(prep.features)
     out = np.empty((n, width), dtype=prep.dtype)
     where = None if order is None else np.argsort(order)  # the inverse permutation
@@ -274,7 +367,7 @@ def _assemble(parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | N
     for i in range(len(parts)):
         part, parts[i] = parts[i], None  # type: ignore[call-overload]
         for lo in range(0, len(part), step):
-            block = prep._scale_x(part[lo : lo + step])
+            block = prep._scale_x(part[lo : lo + step], _shifted(place, start))
             end = start + len(block)
             out[slice(start, end) if where is None else where[start:end]] = block
             start = end
@@ -282,9 +375,14 @@ def _assemble(parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | N
     return out
 
 
+def _shifted(place: Where, start: int) -> Where:
+    return lambda row, j: place(start + row, j)
+
+
 def _encode_targets(table: Table, prep: Preprocessor) -> np.ndarray:
     if prep.classes is None:
-        return prep.encode_y(table.numbers(prep.targets))
+        names = prep.targets
+        return prep.encode_y(table.numbers(names), lambda row, j: _value_at(table, row, names[j]))
     labels = table.texts(prep.targets[0])
     idx, bad = prep.class_indices(labels)
     if bad is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from nncli.checkpoint import Checkpoint, load_checkpoint
 from nncli.config import Config
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
-from nncli.errors import CheckpointError, ConfigError, DataError
+from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
 from nncli.metrics import (
     classification_metrics,
     confusion_matrix,
@@ -24,19 +25,29 @@ from nncli.preprocess import Preprocessor
 
 PREDICT_CHUNK = 8192
 SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arrays names them)
+# Beyond this a weight, or a feature once scaled, is the likely culprit of an overflow (trained
+# networks keep theirs far below; a feature there is a million spreads from the training data).
+HUGE = 1e6
 
 
 class Model:
     """Predicts from raw (unscaled) feature arrays; classes keep their training-CSV text."""
 
     def __init__(
-        self, config: Config, network: Sequential, head: Head, prep: Preprocessor, out: OutputInfo
+        self,
+        config: Config,
+        network: Sequential,
+        head: Head,
+        prep: Preprocessor,
+        out: OutputInfo,
+        source: Path | None = None,
     ) -> None:
         self.config = config
         self.network = network
         self.head = head
         self.prep = prep
         self.out = out
+        self.source = source  # the checkpoint it was loaded from, for messages
 
     @property
     def classes(self) -> list[str] | None:
@@ -63,6 +74,42 @@ class Model:
         width = self.out.n_outputs
         return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
 
+    def checked_outputs(self, x_scaled: np.ndarray, at: Callable[[int], str]) -> np.ndarray:
+        """outputs() of user data, without NumPy's overflow warnings: a row whose logits
+        overflow (inf or nan) is one error naming it by at(row) (e.g. `file:line`) and the
+        likely culprit, never a nan printed as a prediction or counted in a metric."""
+        parts = []
+        for i in range(0, len(x_scaled), PREDICT_CHUNK):
+            x = x_scaled[i : i + PREDICT_CHUNK]
+            with np.errstate(all="ignore"):
+                logits = self.network.forward(x, False)
+                outputs = self.head.outputs(logits)
+            bad = ~(np.isfinite(logits).all(axis=1) & np.isfinite(outputs).all(axis=1))
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise self._overflow(at(i + row), x[row])
+            parts.append(outputs)
+        width = self.out.n_outputs
+        return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
+
+    def _overflow(self, where: str, x_row: np.ndarray) -> NncliError:
+        """The error for a row whose outputs overflow: blamed on the weights when they are
+        huge, else on the row's values when those are, else on both."""
+        arrays = self.network.state_arrays().values()
+        weight = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+        value = float(np.abs(x_row).max()) if x_row.size else 0.0
+        text = f"{self.source or 'the model'}: the model's outputs overflow (inf/nan) on {where}"
+        if weight > HUGE and value <= HUGE:
+            return CheckpointError(f"{text}; its weights are too large (up to {weight:.3g})")
+        if value > HUGE and weight <= HUGE:
+            return DataError(
+                f"{text}; that row's values are too large for it (up to {value:.3g} once scaled)"
+            )
+        return CheckpointError(
+            f"{text}; its weights (up to {weight:.3g}) or that row's values (up to "
+            f"{value:.3g} once scaled) are too large"
+        )
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         if self.task != "classification":
             raise DataError("predict_proba: this model does regression; use predict")
@@ -76,15 +123,31 @@ class Model:
         return self.prep.decode_y(outputs)
 
     def evaluate_arrays(
-        self, x_scaled: np.ndarray, y: np.ndarray, per_target: bool = False
+        self,
+        x_scaled: np.ndarray,
+        y: np.ndarray,
+        per_target: bool = False,
+        source: str | Path | None = None,
     ) -> dict[str, Any]:
         """Loss and metrics on preprocessed arrays (y encoded as in training).
 
         With `per_target` and several regression targets, `per_target` maps each target's
-        name to its own metrics, next to the averages over targets.
+        name to its own metrics, next to the averages over targets. With `source`, the CSV
+        x and y were read from (with this model's data settings), a row whose outputs
+        overflow is an error naming its line, and nothing warns (see checked_outputs);
+        without, such a row makes the loss nan (training checks for that itself).
         """
-        metrics: dict[str, Any] = {"loss": self.loss(x_scaled, y)}
-        outputs = self.outputs(x_scaled)
+        if source is None:
+            metrics: dict[str, Any] = {"loss": self.loss(x_scaled, y)}
+            outputs = self.outputs(x_scaled)
+            return self._metrics(metrics, outputs, y, per_target)
+        outputs = self.checked_outputs(x_scaled, self._row_locator(source))
+        with np.errstate(all="ignore"):  # an overflow here is a metric of inf, refused later
+            return self._metrics({"loss": self.loss(x_scaled, y)}, outputs, y, per_target)
+
+    def _metrics(
+        self, metrics: dict[str, Any], outputs: np.ndarray, y: np.ndarray, per_target: bool
+    ) -> dict[str, Any]:
         if self.task == "classification":
             pred = self._proba(outputs).argmax(axis=1)
             n = len(self.classes or [])
@@ -101,6 +164,13 @@ class Model:
                     for j, target in enumerate(targets)
                 }
         return metrics
+
+    def _row_locator(self, source: str | Path) -> Callable[[int], str]:
+        from nncli.data import row_location  # data reads CSVs: only for this message
+
+        data = self.config.data
+        names = [*self.prep.features, *self.prep.targets]
+        return lambda row: row_location(source, row, data.delimiter, data.missing, names)
 
     def loss(self, x_scaled: np.ndarray, y: np.ndarray) -> float:
         total = 0.0
@@ -164,7 +234,7 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
     network = build_network(config, len(prep.features), out, rng, rng, dtype)
     head = build_head(out, weights)
     load_arrays(network, params, where)
-    return Model(config, network, head, prep, out)
+    return Model(config, network, head, prep, out, where)
 
 
 def _class_weights(ckpt: Checkpoint, out: OutputInfo, n_classes: int) -> np.ndarray | None:

@@ -3,12 +3,15 @@ and its pickle-free checkpoint state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from nncli.errors import CheckpointError, DataError
+
+# Names a value found bad after scaling: (row, column) -> e.g. "a.csv:7: column 'x': '1e39'".
+Where = Callable[[int, int], str]
 
 
 class Preprocessor:
@@ -54,14 +57,18 @@ class Preprocessor:
         scale_target: bool = False,
         dtype: Any = np.float32,
         rows: np.ndarray | None = None,
+        source: str = "the training data",
     ) -> Preprocessor:
         """Statistics from the training rows only (`rows` of x and y, sorted; default all);
         x may be one array or its row blocks as read; constant columns get scale 1, never 0.
+        A column whose statistics overflow float64 is a DataError naming it (and `source`).
         """
         x_offset, x_scale = _stats([x] if isinstance(x, np.ndarray) else x, scale, rows)
+        _check_stats(source, features, x_offset, x_scale)
         y_offset = y_scale = None
         if task == "regression":
             y_offset, y_scale = _stats([y], "standard" if scale_target else "none", rows)
+            _check_stats(source, targets, y_offset, y_scale)
         return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
 
     @property
@@ -79,19 +86,32 @@ class Preprocessor:
             )
         if not np.isfinite(x).all():
             raise DataError("the features contain nan or inf values")
-        return self._scale_x(x)
+        raw = np.asarray(x_raw)
 
-    def _scale_x(self, x: np.ndarray) -> np.ndarray:
-        """Scale a float64 array we own, in place: big inputs get no temporary copies."""
-        x -= self.x_offset
-        x /= self.x_scale
-        return x.astype(self.dtype, copy=False)
+        def where(row: int, j: int) -> str:
+            return f"row {row + 1}, feature {self.features[j]!r}: {raw[row, j]!r}"
 
-    def encode_y(self, values: Any) -> np.ndarray:
-        """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype."""
+        return self._scale_x(x, where)
+
+    def _scale_x(self, x: np.ndarray, where: Where | None = None) -> np.ndarray:
+        """Scale a float64 array we own, in place: big inputs get no temporary copies. A value
+        beyond the training dtype once scaled is a DataError, placed by where(row, column)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            x -= self.x_offset
+            x /= self.x_scale
+            out = x.astype(self.dtype, copy=False)
+        _check_scaled(out, where, self.features, self.dtype)
+        return out
+
+    def encode_y(self, values: Any, where: Where | None = None) -> np.ndarray:
+        """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype
+        (a value beyond that dtype once scaled is a DataError placed by where(row, column))."""
         if self.classes is None:
             y = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-            return ((y - self.y_offset) / self.y_scale).astype(self.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = ((y - self.y_offset) / self.y_scale).astype(self.dtype)
+            _check_scaled(out, where, self.targets, self.dtype)
+            return out
         idx, bad = self.class_indices(values)
         if bad is not None:
             raise DataError(f"unknown label {_text(values[bad])!r} (classes: {self.classes})")
@@ -180,6 +200,36 @@ class Preprocessor:
         )
 
 
+def _check_scaled(out: np.ndarray, where: Where | None, names: list[str], dtype: Any) -> None:
+    """A DataError at the first non-finite value of a scaled block (finite as read, beyond
+    `dtype` once scaled, e.g. 1e39 for float32): one sum in the usual case (a finite sum
+    means finite values), the full search only when it is not."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(out.sum()):
+            return
+    bad = np.argwhere(~np.isfinite(out.reshape(len(out), -1)))
+    if not len(bad):
+        return  # only the sum overflowed
+    row, j = (int(v) for v in bad[0])
+    place = where(row, j) if where is not None else f"row {row + 1}, column {names[j]!r}"
+    raise DataError(
+        f"{place} is too large for {np.dtype(dtype).name} once scaled as the training data "
+        "was (is it in the right units?)"
+    )
+
+
+def _check_stats(source: str, names: list[str], offset: np.ndarray, scale: np.ndarray) -> None:
+    """Statistics that overflowed float64 (values near 1e308, or a spread of 1e200s whose
+    squares overflow) would scale every value to nan: name the column instead."""
+    bad = ~(np.isfinite(offset) & np.isfinite(scale))
+    if bad.any():
+        name = names[int(np.argmax(bad))]
+        raise DataError(
+            f"{source}: column {name!r}: its values are too large to scale (their mean or "
+            "spread overflows float64)"
+        )
+
+
 def _names(meta: dict, key: str) -> list[str]:
     value = meta[key]
     if (
@@ -214,16 +264,17 @@ def _stats(
     def chunks() -> Iterator[np.ndarray]:
         return _row_blocks(parts, rows)
 
-    if scale == "standard":
-        offset = sum(c.sum(axis=0) for c in chunks()) / n
-        squares = sum(np.einsum("ij,ij->j", d, d) for d in (c - offset for c in chunks()))
-        spread = np.sqrt(squares / n)
-    elif scale == "minmax":
-        offset = np.min([c.min(axis=0) for c in chunks()], axis=0)
-        spread = np.max([c.max(axis=0) for c in chunks()], axis=0) - offset
-    else:
-        raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
-    spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows: see _check_stats
+        if scale == "standard":
+            offset = sum(c.sum(axis=0) for c in chunks()) / n
+            squares = sum(np.einsum("ij,ij->j", d, d) for d in (c - offset for c in chunks()))
+            spread = np.sqrt(squares / n)
+        elif scale == "minmax":
+            offset = np.min([c.min(axis=0) for c in chunks()], axis=0)
+            spread = np.max([c.max(axis=0) for c in chunks()], axis=0) - offset
+        else:
+            raise DataError(f"unknown scale {scale!r}: expected standard, minmax or none")
+        spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
     return offset.astype(np.float64), spread.astype(np.float64)
 
 
