@@ -227,3 +227,20 @@ def test_long_values_are_shown_around_their_first_difference():
     old, new = show_pair(prefix + "train.csv", prefix + "train2.csv")
     assert old != new and old.endswith("train.csv") and new.endswith("train2.csv")
     assert show_pair(1, "1") == ("1", "'1'")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "needles"),
+    [
+        ("{type: plateau, monitor: val_accuracy}", ["schedule.monitor is val_accuracy"]),
+        ("{type: cosine}", ["schedule.type is cosine", "plateau in the run"]),
+    ],
+)
+def test_resume_keeps_the_plateau_schedule_and_its_metric(tmp_path, schedule, needles):
+    config, run_dir = trained(
+        tmp_path, "--set", "training.epochs=2", "--set", "schedule.type=plateau"
+    )
+    before = snapshot(run_dir)
+    proc = run_cli("train", config, "--set", f"schedule={schedule}", "--resume", run_dir)
+    one_error(proc, f"--resume {run_dir}", *needles)
+    assert snapshot(run_dir) == before
