@@ -70,11 +70,13 @@ def run_sweep(
         with _interruptible() as caught:
             try:
                 with _dask_client(scheduler, n_workers) as client:
+                    _raise_if_caught(caught)
                     workers_seen = _check_workers(client)
                     (out / RUNS).mkdir(parents=True, exist_ok=True)
                     ledger.write()
                     write_json(out / "workers.json", workers_seen)
                     _run(client, sweep, ledger, todo, console)
+                    _raise_if_caught(caught)
             except KeyboardInterrupt:
                 received = caught.get("signal", signal.SIGINT)
                 ledger.cancel_pending()
@@ -154,7 +156,7 @@ def _dask_client(scheduler: str | None, n_workers: int) -> Iterator[Any]:
                 env=BLAS_ENV,  # set before the worker process starts, so before numpy loads
                 silence_logs=logging.CRITICAL,  # trials report their own errors
             )
-        client = Client(cluster)
+            client = Client(cluster)
     try:
         if scheduler:
             try:
@@ -257,6 +259,13 @@ def _interruptible() -> Iterator[dict[str, int]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _raise_if_caught(caught: dict[str, int]) -> None:
+    """The KeyboardInterrupt of a signal whose own one was lost: raised inside a library's
+    import or event loop, some code swallows it (a Ctrl-C while Dask started was ignored)."""
+    if caught:
+        raise KeyboardInterrupt
 
 
 class _Progress:

@@ -4,6 +4,7 @@ started here as `dask scheduler` / `dask worker` processes on 127.0.0.1."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -20,6 +22,7 @@ import pytest
 import yaml
 from conftest import DATASETS, relpath, run_cli
 from distributed import Client
+from rich.console import Console
 
 from nncli.config_load import load_config
 from nncli.errors import ConfigError, NncliError
@@ -219,6 +222,25 @@ def test_no_more_workers_start_than_runs_are_left(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads((out / "workers.json").read_text())) == 2
     assert [r["status"] for r in read_trials(out)[1]] == ["ok", "ok"]
+
+
+def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sweep(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised inside Dask's start-up can be caught there; the signal was
+    received all the same, so the sweep stops before running anything (it used to run all)."""
+    import nncli.sweep as sweep_module
+
+    @contextmanager
+    def swallowing_client(scheduler, n_workers):
+        with suppress(KeyboardInterrupt):  # what a library's import or event loop may do
+            signal.raise_signal(signal.SIGINT)
+        yield object()  # never used: the sweep must stop first
+
+    monkeypatch.setattr(sweep_module, "_dask_client", swallowing_client)
+    text = "config: base.yaml\nparameters: {optimizer.lr: [0.01, 0.02]}\n"
+    path = sweep_file(tmp_path / "cfg", text)
+    result = run_sweep(path, tmp_path / "out", console=Console(file=io.StringIO()))
+    assert result.signal == signal.SIGINT
+    assert [r["status"] for r in read_trials(tmp_path / "out")[1]] == ["cancelled", "cancelled"]
 
 
 def test_ctrl_c_cancels_pending_runs_and_keeps_finished_ones(tmp_path):
