@@ -170,7 +170,8 @@ def init(
 
     path, note = write_starter(name, data, target)
     err.print(f"wrote {path}: {note}", highlight=False, markup=False)
-    err.print(f"next: nncli validate {path}; nncli train {path}", highlight=False, markup=False)
+    shown = shlex.quote(str(path))
+    err.print(f"next: nncli validate {shown}; nncli train {shown}", highlight=False, markup=False)
 
 
 @app.command()
@@ -287,7 +288,8 @@ def evaluate(
     x, y = read_features(path, model.prep, data_config.delimiter, True, data_config.missing, notes)
     print_notes(notes)
     title = f"{Path(path).name} ({len(x)} rows)"
-    show_evaluation(model.evaluate_arrays(x, y, per_target=True), model.classes, title, as_json)
+    metrics = model.evaluate_arrays(x, y, per_target=True, source=path)
+    show_evaluation(metrics, model.classes, title, as_json)
 
 
 @app.command()

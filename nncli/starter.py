@@ -35,6 +35,8 @@ class DataFacts:
 def config_path(name: str) -> Path:
     """NAME -> NAME.yaml (a .yaml or .yml name is kept as it is)."""
     path = Path(name)
+    if path.name in ("", ".", ".."):
+        raise NncliError(f"init {name!r}: NAME must name a file (e.g. iris writes iris.yaml)")
     return path if path.suffix in (".yaml", ".yml") else path.with_name(path.name + ".yaml")
 
 

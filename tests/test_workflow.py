@@ -50,6 +50,23 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 # --- init ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", [".", "", ".."])
+def test_init_with_a_name_that_is_no_file_is_one_error(tmp_path, name):
+    (tmp_path / "sub").mkdir()
+    proc = run_cli("init", name, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: init {name!r}: NAME must name a file (e.g. iris writes iris.yaml)"
+    ]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["sub"]
+
+
+def test_init_quotes_a_name_with_spaces_in_its_next_commands(tmp_path):
+    proc = run_cli("init", "my run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "next: nncli validate 'my run.yaml'; nncli train 'my run.yaml'" in proc.stderr
+
+
 def test_init_writes_a_starter_that_validates_and_trains(tmp_path):
     proc = run_cli("init", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
