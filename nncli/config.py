@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from nncli.config_model import ModelConfig
 from nncli.config_specs import (
@@ -126,6 +126,19 @@ OptimizerSpec = Annotated[
     SGDConfig | AdamConfig | AdamWConfig | RMSpropConfig | AdagradConfig,
     Field(discriminator="type"),
 ]
+
+
+def _adam_by_default(value: Any) -> Any:
+    """An optimizer section without `type` is adam, the default, if adam takes its keys
+    (`--set optimizer.lr=0.01` on a config without the section); otherwise the error says
+    which types do."""
+    if (
+        isinstance(value, dict)
+        and "type" not in value
+        and set(value) <= set(AdamConfig.model_fields)
+    ):
+        return {"type": "adam", **value}
+    return value
 
 
 # Every metrics.csv column a monitor can watch, for either task with a validation set (the
@@ -337,8 +350,9 @@ class Config(Strict):
     loss: Annotated[Literal["auto"] | LossSpec, named(LossSpec, *LOSS_NAMES, auto=True)] = Field(
         "auto", description="auto: cross_entropy, binary_cross_entropy or mse, from the task"
     )
-    optimizer: OptimizerSpec = Field(
-        default_factory=lambda: AdamConfig(type="adam"), description="the optimizer"
+    optimizer: Annotated[OptimizerSpec, BeforeValidator(_adam_by_default)] = Field(
+        default_factory=lambda: AdamConfig(type="adam"),
+        description="the optimizer; without a type: adam",
     )
     schedule: ScheduleSpec | None = Field(
         None, description="learning-rate schedule; null: constant"

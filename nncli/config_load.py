@@ -141,7 +141,7 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
     errors = exc.errors(include_url=False)
     paths = [_walk(error["loc"], raw, root)[0] for error in errors]
     typos = _typos_of_missing_keys(errors, paths)
-    found = {}
+    kept = []
     for error, path in zip(errors, paths, strict=True):
         if error["type"] in _BRANCH_MISMATCH and any(
             other[: len(path)] == path
@@ -151,7 +151,21 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
             continue  # a union branch the value was not meant for; another error says more
         if error["type"] == "missing" and path in typos.values():
             continue  # the unknown key next to it is this key mistyped; its error says so
-        line, where = _format_one(error, raw, marks, root, typos.get(path))
+        kept.append((error, path))
+    # Every branch of a union refused the value's type (`loss: null`, `target: 5`): one line.
+    mismatches: dict[Path_, list[dict]] = {}
+    for error, path in kept:
+        if error["type"] in _BRANCH_MISMATCH:
+            mismatches.setdefault(path, []).append(error)
+    found = {}
+    for error, path in kept:
+        group = mismatches.get(path, [])
+        if len(group) > 1:
+            if error is not group[0]:
+                continue
+            line, where = _format_mismatches(group, path, raw, marks)
+        else:
+            line, where = _format_one(error, raw, marks, root, typos.get(path))
         found.setdefault(line, _line_number(where))
     lines = sorted(found, key=found.__getitem__)
     if len(lines) > MAX_ERRORS:
@@ -194,7 +208,7 @@ def _format_one(
     error: dict, raw: Any, marks: Marks, root: type, meant: Path_ | None = None
 ) -> tuple[str, str]:
     """One error's line and its `file:line:col`; `meant` is the missing key a typo stands for."""
-    path, owner = _walk(error["loc"], raw, root)
+    path, owner, annotation = _walk_typed(error["loc"], raw, root)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
@@ -212,7 +226,10 @@ def _format_one(
         if isinstance(_at(raw, path), dict) and ctx["discriminator"].strip("'") in _at(raw, path):
             path = (*path, ctx["discriminator"].strip("'"))
     elif kind == "union_tag_not_found":
-        message = f"missing '{error['ctx']['discriminator'].strip(chr(39))}' key"
+        tag = error["ctx"]["discriminator"].strip("'")
+        message = f"missing '{tag}' key" + _tag_hint(tag, _at(raw, path), annotation)
+    elif kind in _MAPPING_TYPES:
+        message = f"expected a mapping, got {_shown(_at(raw, path))}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "literal_error":
@@ -229,6 +246,63 @@ def _format_one(
     where = key_mark or _mark_for(path, marks)
     dotted = _dotted(path) or "config"
     return f"{dotted}: {message}" + (f" ({where})" if where else ""), where
+
+
+def _format_mismatches(group: list[dict], path: Path_, raw: Any, marks: Marks) -> tuple[str, str]:
+    """One line for a value that no branch of a union takes: what each branch expected."""
+    wanted: list[str] = []
+    for error in group:
+        if error["type"] == "literal_error":
+            options = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+            expected = ", ".join(options)
+        else:
+            expected = _TYPE_NOUNS.get(error["type"], error["type"])
+        if expected not in wanted:
+            wanted.append(expected)
+    where = _mark_for(path, marks)
+    message = f"expected {' or '.join(wanted)}, got {_shown(_at(raw, path))}"
+    return f"{_dotted(path) or 'config'}: {message}" + (f" ({where})" if where else ""), where
+
+
+_MAPPING_TYPES = {"dict_type", "model_type", "model_attributes_type"}
+_TYPE_NOUNS = {
+    "string_type": "a string",
+    "float_type": "a number",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "none_required": "null",
+    **dict.fromkeys(_MAPPING_TYPES, "a mapping"),
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as YAML writes it: null, true, 5, 'text', a mapping, a list."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _tag_hint(tag: str, value: Any, annotation: Any) -> str:
+    """Which `tag: ...` to add to a mapping without one: the choices that take all its keys."""
+    fitting, every = [], []
+    for member in _candidates(annotation):
+        fields = getattr(member, "model_fields", {})
+        if tag not in fields or typing.get_origin(fields[tag].annotation) is not typing.Literal:
+            continue
+        names = [str(n) for n in typing.get_args(fields[tag].annotation)]
+        every += [n for n in names if n not in every]
+        if isinstance(value, dict) and set(value) <= set(fields):
+            fitting += [n for n in names if n not in fitting]
+    if not every:
+        return ""
+    if value and fitting and len(fitting) < len(every):
+        return "; add " + " or ".join(f"{tag}: {n}" for n in fitting)
+    return f"; add {tag}: one of {', '.join(every)}"
 
 
 def _line_number(where: str) -> int:
@@ -255,6 +329,12 @@ def _walk(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any]:
 
     Returns the path in the raw data and the model class owning its last key.
     """
+    path, owner, _ = _walk_typed(loc, raw, root)
+    return path, owner
+
+
+def _walk_typed(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any, Any]:
+    """`_walk`, and the annotation of the value at the path (a union's, say)."""
     node, path = raw, []
     annotation: Any = root
     owner: Any = None
@@ -273,7 +353,7 @@ def _walk(loc: tuple, raw: Any, root: type = Config) -> tuple[Path_, Any]:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             path.append(part)
-    return tuple(path), owner
+    return tuple(path), owner, annotation
 
 
 def _fields_of(annotation: Any, node: Any) -> Any:

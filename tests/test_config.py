@@ -562,3 +562,71 @@ def test_duplicate_target_is_refused_by_validate(tmp_path):
     assert proc.stderr.strip() == (
         "error: data.target: 'progression' is listed twice (--set data.target)"
     )
+
+
+# --- sections without their type ---------------------------------------------------------------
+
+
+def test_optimizer_without_type_is_adam(tmp_path):
+    # `--set optimizer.lr=...` on a config without the section, and a file's `{lr: 0.01}`
+    config = load_config(write(tmp_path, BASE), parse_set_options(["optimizer.lr=0.01"]))
+    assert (config.optimizer.type, config.optimizer.lr) == ("adam", 0.01)
+    config = load_config(write(tmp_path, BASE + "optimizer: {lr: 0.02, beta1: 0.8}\n"))
+    assert (config.optimizer.type, config.optimizer.lr, config.optimizer.beta1) == (
+        "adam",
+        0.02,
+        0.8,
+    )
+    assert load_config(write(tmp_path, BASE + "optimizer: {}\n")).optimizer.type == "adam"
+
+
+@pytest.mark.parametrize(
+    ("option", "start"),
+    [
+        ("loss.label_smoothing=0.1", "loss: missing 'name' key; add name: cross_entropy ("),
+        (
+            "loss.class_weights=balanced",
+            "loss: missing 'name' key; add name: cross_entropy or name: binary_cross_entropy (",
+        ),
+        ("loss.delta=2", "loss: missing 'name' key; add name: huber ("),
+        (
+            "optimizer.momentum=0.9",
+            "optimizer: missing 'type' key; add type: sgd or type: rmsprop (",
+        ),
+        ("schedule.gamma=0.5", "schedule: missing 'type' key; add type: step or type: exponential"),
+        ("model.layers=[{units: 4}]", "model.layers[0]: missing 'type' key; add type: dense ("),
+        ("model.init={std: 0.1}", "model.init: missing 'name' key; add name: normal ("),
+    ],
+)
+def test_a_choice_without_its_name_says_what_to_add(tmp_path, option, start):
+    message = config_error(write(tmp_path, BASE), parse_set_options([option]))
+    assert message.startswith(start), message
+    assert f"(--set {option.split('=')[0]})" in message and "\n" not in message
+
+
+# --- values of the wrong kind: one line, no class names ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("model: null\n", "model: expected a mapping, got null"),
+        ("training: null\n", "training: expected a mapping, got null"),
+        ("training:\n  early_stopping: 3\n", "training.early_stopping: expected a mapping, got 3"),
+        ("training:\n  checkpoint: [1]\n", "training.checkpoint: expected a mapping, got a list"),
+        ("loss: null\n", "loss: expected auto or a mapping, got null"),
+        ("  validation: [1]\n", "data.validation: expected a number or a string, got a list"),
+    ],
+)
+def test_wrong_kind_of_value_is_one_plain_line(tmp_path, body, expected):
+    config = write(tmp_path, BASE + body)
+    message = config_error(config)
+    assert "\n" not in message, message
+    assert message.startswith(expected + f" ({config.name}:"), message
+    assert "Config" not in message and "dictionary" not in message
+
+
+def test_target_of_the_wrong_kind_is_one_line(tmp_path):
+    config = write(tmp_path, BASE.replace("target: y", "target: 5"))
+    message = config_error(config)
+    assert message == f"data.target: expected a string or a list, got 5 ({mark(config, '5')})"
