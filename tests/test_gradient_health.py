@@ -114,3 +114,11 @@ def test_gradcheck_catches_a_wrong_backward(monkeypatch: pytest.MonkeyPatch) -> 
     bad = {r.name for r in rows if r.error > 1e-6}
     assert {"layers.0.weight", "layers.1.weight", "output.weight"} <= bad
     assert "layers.0.bias" not in bad
+
+
+def test_gradcheck_title_counts_the_rows_it_used(repo_root: Path, run_cli) -> None:
+    """--rows beyond the training set uses every row, and the title says how many."""
+    proc = run_cli("gradcheck", "configs/iris.yaml", "--rows", 100000, cwd=repo_root)
+    assert proc.returncode == 0, proc.stderr
+    assert "gradient check of" in proc.stdout
+    assert "(float64, 96 rows)" in proc.stdout and "100000" not in proc.stdout
