@@ -35,8 +35,14 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
     """Parse YAML text; `source` names the file in marks and messages."""
     try:
         loader = yaml.SafeLoader(text)  # its reader refuses control characters right here
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        where = f"{source}:{before.count(chr(10)) + 1}:{len(before.rsplit(chr(10), 1)[-1]) + 1}"
+        raise ConfigError(
+            f"{where}: invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}"
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{source}: invalid YAML: {_one_line(exc)}") from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -44,7 +50,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{source}: invalid YAML: {_one_line(exc)}") from None
     except RecursionError:  # PyYAML composes recursively: thousands of [[[ or nested keys
         raise ConfigError(f"{source}: nesting deeper than {MAX_DEPTH} levels") from None
     finally:
@@ -53,6 +59,12 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Marks]:
         raise ConfigError(f"{source}: the file is empty; a config is a YAML mapping")
     builder = _Builder(loader, source)
     return builder.build(node, (), 0), builder.marks
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    """PyYAML's own message without the lines that quote the text and point at it."""
+    problem = getattr(exc, "problem", None)
+    return problem or str(exc).splitlines()[0]
 
 
 class _Builder:
@@ -80,8 +92,16 @@ class _Builder:
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         try:
             return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            if node.tag not in self.loader.yaml_constructors:  # !!python/object:os.system, !foo
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise ConfigError(
+                    f"{self.where(node)}: the YAML tag {tag} is not supported; "
+                    "a config holds plain values (mappings, lists, strings, numbers, booleans)"
+                ) from None
+            raise ConfigError(f"{self.where(node)}: invalid value: {exc.problem}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{self.where(node)}: invalid value: {exc}") from None
+            raise ConfigError(f"{self.where(node)}: invalid value: {_one_line(exc)}") from None
         except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
             # PyYAML's constructors for explicitly tagged scalars (`!!int abc`,
             # `!!timestamp x`, `!!bool maybe`) fail with plain Python exceptions

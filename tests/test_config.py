@@ -439,6 +439,33 @@ def test_python_tags_are_not_executed(tmp_path):
     assert "cfg.yaml:4" in message
 
 
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!python/object:os.system ls", "!!python/object:os.system"),
+        ("!!python/name:os.system", "!!python/name:os.system"),
+        ("!custom x", "!custom"),
+    ],
+)
+def test_unsupported_tags_are_one_line_with_line_and_column(tmp_path, value, tag):
+    config = write(tmp_path, BASE.replace("train: train.csv", f"train: {value}"))
+    proc = run_cli("validate", config, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: {mark(config, tag)}: the YAML tag {tag} is not supported; a config holds "
+        "plain values (mappings, lists, strings, numbers, booleans)"
+    )
+
+
+def test_control_characters_are_one_line_with_line_and_column(tmp_path):
+    config = write(tmp_path, BASE.replace("train.csv", "tr\x01ain.csv"))
+    message = config_error(config)
+    assert message == (
+        f"{config.name}:2:12: invalid YAML: unacceptable character #x0001: "
+        "special characters are not allowed"
+    )
+
+
 def test_merge_keys_are_resolved(tmp_path):
     text = BASE + (
         "model:\n  layers:\n    - &d {type: dense, units: 4}\n    - {<<: *d, units: 6}\n"
