@@ -68,6 +68,11 @@ def output_info(config: C.Config, task: str, n_classes: int, n_targets: int) -> 
     return OutputInfo(task, width, activation, loss)
 
 
+# Numbers a network may hold: 400 MB of float32 weights, as much again for the gradients and
+# twice that for Adam's moments; a wider network is a typo more often than a plan.
+MAX_STATE = 100_000_000
+
+
 def build_network(
     config: C.Config,
     n_inputs: int,
@@ -77,6 +82,12 @@ def build_network(
     dtype: np.dtype,
 ) -> Sequential:
     """Hidden layers as `layers.<i>`, then the output dense layer as `output` (ends at logits)."""
+    size = count_state(config, n_inputs, out.n_outputs)
+    if size > MAX_STATE:
+        raise ConfigError(
+            f"model: the network would hold {size:,} parameters and buffers (limit "
+            f"{MAX_STATE:,}); use fewer or narrower layers"
+        )
     builder = _NetworkBuilder(config.model, init_rng, dropout_rng, dtype)
     hidden, width = builder.sequence(config.model.layers, n_inputs)
     output = builder.dense(width, out.n_outputs, _spec_dict(config.model.output.init))

@@ -26,7 +26,9 @@ training:
 @pytest.fixture
 def iris(tmp_path):
     path = tmp_path / "iris.yaml"
-    path.write_text(IRIS.format(train=relpath(DATASETS / "iris" / "train.csv", tmp_path)), encoding="utf-8")
+    path.write_text(
+        IRIS.format(train=relpath(DATASETS / "iris" / "train.csv", tmp_path)), encoding="utf-8"
+    )
     return path
 
 
@@ -139,3 +141,12 @@ def test_early_stopping_monitor_is_checked_at_config_time(iris):
 def test_logged_metrics_are_the_columns_of_either_task():
     columns = set(metric_columns("classification", True)) | set(metric_columns("regression", True))
     assert set(LOGGED_METRICS) == columns - {"lr", "seconds"}
+
+
+def test_a_network_too_large_to_allocate_is_refused_before_building(iris):
+    # each width is within model.layers[].units' bound; together they are 10^12 weights
+    option = "model.layers=[{type: dense, units: 1000000}, {type: dense, units: 1000000}]"
+    for command in ("validate", "train"):
+        line = refused(iris, option, command=command)
+        assert line.startswith("error: model: the network would hold "), line
+        assert "limit 100,000,000" in line
