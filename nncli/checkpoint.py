@@ -21,6 +21,8 @@ VERSION = 1
 META_KEY = "__meta__"
 SUFFIX = ".npz"
 GROUPS = ("params", "optim", "prep", "head")  # every array is `<group>/<name>`
+FLOATS = ("float32", "float64")  # the dtypes of every array (training.dtype's choices)
+MAX_EPOCH = 10**9  # a training state counting this many epochs is damaged, not long
 TEMP_SUFFIX = ".tmp"  # atomic writes go through `.<stem>-<random>.tmp` in the same folder
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -176,10 +178,46 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
         group, _, rest = name.partition("/")
         if group not in GROUPS or not rest:
             raise CheckpointError(f"{path}: unexpected array {name!r}")
+        if array.dtype.name not in FLOATS:  # nncli saves no other: an int or bool is an edit
+            raise CheckpointError(
+                f"{path}: array {name!r} has dtype {array.dtype}; checkpoints hold "
+                f"{' or '.join(FLOATS)} arrays"
+            )
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             # nncli never saves one (training stops first): this file was damaged or edited
             raise CheckpointError(f"{path}: array {name!r} holds non-finite values")
     return Checkpoint(meta=meta, arrays=arrays, path=path)
+
+
+def check_epoch_counts(epoch: Any, wait: Any, best_epoch: Any) -> None:
+    """A training state's epoch, early-stopping wait and best epoch: counts below MAX_EPOCH,
+    neither of the last two beyond the epoch; else a ValueError saying which is wrong."""
+    for name, value in (("epoch", epoch), ("wait", wait), ("best epoch", best_epoch)):
+        if type(value) is not int or not 0 <= value < MAX_EPOCH:
+            raise ValueError(f"{name} {_clip(value)} is not a count of epochs below {MAX_EPOCH}")
+    if best_epoch > epoch:
+        raise ValueError(f"best epoch {best_epoch} after epoch {epoch}")
+    if wait > epoch:
+        raise ValueError(f"early stopping has waited {wait} epochs after epoch {epoch}")
+
+
+def checked_resumes(value: object, epoch: int) -> list[dict[str, Any]]:
+    """A training state's `resumes` history: a list of mappings, each of one resume (its
+    `epoch` a count no later than `epoch`, its `changes` a mapping); else a ValueError."""
+    if not isinstance(value, list):
+        raise ValueError(f"resumes {_clip(value)} is not a list")
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ValueError(f"resumes entry {_clip(entry)} is not a mapping")
+        at, changes = entry.get("epoch", 0), entry.get("changes", {})
+        if type(at) is not int or not 0 <= at <= epoch or not isinstance(changes, dict):
+            raise ValueError(f"resumes entry {_clip(entry)} is not one of epoch <= {epoch}")
+    return list(value)
+
+
+def _clip(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_archive(path: Path) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
-from nncli.checkpoint import Checkpoint, load_checkpoint
+from nncli.checkpoint import FLOATS, Checkpoint, load_checkpoint
 from nncli.config import Config
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
@@ -272,6 +272,10 @@ def load_arrays(network: Sequential, arrays: dict[str, np.ndarray], source: Path
             raise CheckpointError(
                 f"{source}: array {name!r} has shape {value.shape}, the architecture needs "
                 f"{target.shape}"
+            )
+        if value.dtype.name not in FLOATS:
+            raise CheckpointError(
+                f"{source}: array {name!r} has dtype {value.dtype}, not {' or '.join(FLOATS)}"
             )
         if not np.all(np.isfinite(value)):
             raise CheckpointError(f"{source}: array {name!r} holds non-finite values")

@@ -421,3 +421,93 @@ def test_count_state_matches_the_built_network(workdir, tmp_path):
         model = nncli.load(path)
         n_state = sum(a.size for a in model.state_dict().values())
         assert count_state(model.config, len(model.prep.features), model.out.n_outputs) == n_state
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.bool_, np.float16])
+def test_weights_of_a_dtype_nncli_never_saves_are_refused(workdir, tmp_path, dtype):
+    # int32, bool and float16 weights were cast on loading and the model predicted with them
+    arrays = seed_arrays(workdir)
+    arrays["params/layers.0.weight"] = arrays["params/layers.0.weight"].astype(dtype)
+    path = tmp_path / "retyped.npz"
+    path.write_bytes(pack(arrays))
+    message = load_error(path)
+    assert "params/layers.0.weight" in message and np.dtype(dtype).name in message
+
+
+def resume_error(workdir: Path, tmp_path: Path, change) -> str:
+    """--resume of a copy of the classifier run whose last.npz went through change(arrays,
+    meta): the CheckpointError's message; the run folder is left as it was."""
+    arrays = seed_arrays(workdir)
+    meta = manifest(arrays)
+    change(arrays, meta)
+    run_dir = tmp_path / "run"
+    shutil.copytree(workdir / "cls", run_dir)
+    (run_dir / "checkpoints" / "last.npz").write_bytes(pack(with_manifest(arrays, meta)))
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError) as info:
+        nncli.train(workdir / "cls.yaml", {"training.epochs": 3}, resume=run_dir, console=QUIET)
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    message = str(info.value)
+    assert "last.npz" in message and "\n" not in message
+    return message
+
+
+def test_resume_refuses_weights_of_another_dtype(workdir, tmp_path):
+    def retype(arrays, meta):
+        arrays["params/layers.0.weight"] = arrays["params/layers.0.weight"].astype(np.int32)
+
+    assert "params/layers.0.weight" in resume_error(workdir, tmp_path, retype)
+
+
+@pytest.mark.parametrize("epoch", [10**30, 10**9, -3, 2.0, True])
+def test_resume_refuses_an_epoch_that_is_no_count_of_epochs(workdir, tmp_path, epoch):
+    # 10**30 was accepted: "resuming after epoch 1000000000000000000000000000000"
+    def edit(arrays, meta):
+        meta["training_state"]["epoch"] = epoch
+
+    assert "epoch" in resume_error(workdir, tmp_path, edit)
+
+
+@pytest.mark.parametrize("resumes", ["oops", {"epoch": 1}, [1, 2], [{"epoch": 99}]])
+def test_resume_refuses_a_resumes_history_that_is_no_list_of_resumes(workdir, tmp_path, resumes):
+    # "oops" ended up in summary.json as ["o", "o", "p", "s"]
+    def edit(arrays, meta):
+        meta["training_state"]["resumes"] = resumes
+
+    assert "resumes" in resume_error(workdir, tmp_path, edit)
+
+
+def test_resume_refuses_a_negative_sum_of_squared_gradients(workdir, tmp_path):
+    # Adam's second-moment sum is >= 0; a negative one made training diverge after resuming
+    name = "optim/sq_grad_sum/output.bias"
+
+    def edit(arrays, meta):
+        arrays[name] = -np.ones_like(arrays[name])
+
+    assert "sq_grad_sum/output.bias" in resume_error(workdir, tmp_path, edit)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "squares"),
+    [
+        ("adam", {}, "sq_grad_sum"),
+        ("adamw", {}, "sq_grad_sum"),
+        ("rmsprop", {}, "square_avg"),
+        ("adagrad", {}, "sum"),
+        ("rmsprop", {"momentum": 0.9}, "square_avg"),
+    ],
+)
+def test_optimizer_state_of_squares_must_not_be_negative(kind, options, squares):
+    from nncli.engine.base import Param
+    from nncli.engine.optimizers import OPTIMIZERS
+
+    optimizer = OPTIMIZERS[kind](0.01, **options)
+    param = Param("w", np.zeros(3, np.float32), np.zeros(3, np.float32), True)
+    state = {f"{k}/w": np.zeros(3, np.float32) for k in optimizer.state_kinds()}
+    optimizer.load_state_dict(state, {"t": 1}, [param])  # zeros are fine
+    state[f"{squares}/w"] = np.array([1.0, -1e-3, 0.0], np.float32)
+    with pytest.raises(ValueError, match=f"{squares}/w"):
+        optimizer.load_state_dict(state, {"t": 1}, [param])
+    state[f"{squares}/w"] = np.ones(3, np.int32)
+    with pytest.raises(ValueError, match="int32"):
+        optimizer.load_state_dict(state, {"t": 1}, [param])

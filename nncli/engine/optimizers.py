@@ -48,6 +48,10 @@ class Optimizer:
         """The per-parameter state arrays this configuration keeps (e.g. ("m", "v"))."""
         return ()
 
+    def squares(self) -> tuple[str, ...]:
+        """State kinds that accumulate squared gradients: never negative (a sqrt is taken)."""
+        return ()
+
     def decaying(self) -> dict[str, float]:
         """State kinds that shrink by a constant factor per step once gradients stop, with
         that factor: their near-subnormal entries are zeroed every FLUSH_EVERY steps. Only
@@ -189,6 +193,16 @@ class Optimizer:
                 raise ValueError(f"optimizer state has unexpected entry {key!r}")
             if not isinstance(value, np.ndarray):
                 raise ValueError(f"optimizer state entry {key!r} is not an array")
+            if value.dtype not in (np.float32, np.float64):
+                raise ValueError(
+                    f"optimizer state {key!r} has dtype {value.dtype}, not float32 or float64"
+                )
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"optimizer state {key!r} holds non-finite values")
+            if kind in self.squares() and np.any(value < 0):
+                raise ValueError(
+                    f"optimizer state {key!r} holds {value.min()}, a sum of squares below 0"
+                )
         if params is not None:
             self._check_against(arrays, int(t), params)
         self.t = int(t)
@@ -288,6 +302,9 @@ class Adam(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("grad_sum", "sq_grad_sum")
 
+    def squares(self) -> tuple[str, ...]:
+        return ("sq_grad_sum",)
+
     def decaying(self) -> dict[str, float]:
         return {"grad_sum": self.beta1, "sq_grad_sum": self.beta2} if self.eps > 0 else {}
 
@@ -302,7 +319,8 @@ class Adam(Optimizer):
         renamed = {}
         for key, value in arrays.items():
             kind, _, name = key.partition("/")
-            if kind in legacy and name and isinstance(value, np.ndarray):
+            floats = isinstance(value, np.ndarray) and value.dtype.kind == "f"  # else refused
+            if kind in legacy and name and floats:
                 kind, beta = legacy[kind]
                 key, value = f"{kind}/{name}", value / (1.0 - beta)
             renamed[key] = value
@@ -366,6 +384,9 @@ class RMSprop(Optimizer):
     def state_kinds(self) -> tuple[str, ...]:
         return ("square_avg", "momentum") if self.momentum else ("square_avg",)
 
+    def squares(self) -> tuple[str, ...]:
+        return ("square_avg",)
+
     def decaying(self) -> dict[str, float]:
         found = {"square_avg": self.rho} if self.eps > 0 else {}
         return found | ({"momentum": self.momentum} if self.momentum else {})
@@ -409,6 +430,9 @@ class Adagrad(Optimizer):
         self.weight_decay = _check("weight_decay", weight_decay, 0.0)
 
     def state_kinds(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def squares(self) -> tuple[str, ...]:
         return ("sum",)
 
     def _apply(
