@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nncli import __version__
-from nncli.checkpoint import SUFFIX, load_checkpoint, save_checkpoint
+from nncli.checkpoint import (
+    SUFFIX,
+    check_epoch_counts,
+    checked_resumes,
+    load_checkpoint,
+    save_checkpoint,
+)
 from nncli.config import Config
 from nncli.config_load import resolved_dict
 from nncli.errors import CheckpointError, ConfigError
@@ -195,18 +201,16 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
     load_arrays(trainer.network, ckpt.group("params"), ckpt.path)
     try:
         stop, epoch, gens = state["stop"], state["epoch"], state["generators"]
-        counts = (epoch, stop["wait"], stop["best_epoch"])
-        if not all(type(n) is int and n >= 0 for n in counts) or set(gens) != set(STREAMS):
-            raise ValueError("bad epoch counts or generator names")
-        if stop["best_epoch"] > epoch:
-            raise ValueError(f"best epoch {stop['best_epoch']} after epoch {epoch}")
+        check_epoch_counts(epoch, stop["wait"], stop["best_epoch"])
+        if set(gens) != set(STREAMS):
+            raise ValueError("bad generator names")
         best_value = stop["best_value"]
         if best_value is not None and not math.isfinite(best_value):
             raise ValueError(f"best value {best_value!r}")
         monitor = (stop["monitor"], stop["mode"])
         for name, gen_state in gens.items():
             trainer.rngs[name].bit_generator.state = gen_state
-        resumes = list(state.get("resumes", []))
+        resumes = checked_resumes(state.get("resumes", []), epoch)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
     check_same_monitor(folder, monitor, (trainer.stop.monitor, trainer.stop.mode), best_value)
