@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nncli.csvio import Table, read_chunks
+from nncli.csvio import MISSING, Table, read_chunks
 from nncli.errors import DataError
 from nncli.preprocess import Preprocessor, Where, is_number
 from nncli.slabs import Slabs
@@ -53,6 +53,14 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     notes: list[str] = []
     raw = read_raw(cfg.train, targets, cfg.features, one_label, cfg.delimiter, cfg.missing, notes)
     features, labels = raw.features, raw.labels
+    if cfg.task == "auto" and labels is not None:
+        gap = _gap_in_numbers(labels)
+        if gap is not None:
+            where = describe_value(raw.path, gap, targets[0], cfg.delimiter, cfg.missing, targets)
+            raise DataError(
+                f"{where} is not a finite number, in a target whose other values are numbers: "
+                "fix the row, leave it out with data.missing: drop, or set data.task"
+            )
     task = _resolve_task(cfg.task, targets, labels)
     classes = None
     if labels is not None and task == "classification":
@@ -60,6 +68,9 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         if len(classes) < 2:
             raise DataError(f"{raw.path}: target {targets[0]!r} has a single class {classes}")
         lookup = {c: i for i, c in enumerate(classes)}
+        if len(lookup) < len(set(labels)):  # numbers spelled two ways ("1", "1.0"): one class
+            by_value = {float(c): i for i, c in enumerate(classes)}
+            lookup = {v: by_value[float(v)] for v in set(labels)}
         y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
     elif labels is not None:  # task auto found numbers only: a regression target
         y = np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
@@ -296,11 +307,37 @@ def infer_task(values: Sequence[str]) -> str:
 
 
 def sort_classes(labels: set[str] | Sequence[str]) -> list[str]:
-    """Sorted unique labels: numerically when all are numbers ("2" < "10"), else as text."""
+    """Sorted unique labels: numerically when all are numbers ("2" < "10"), one class per
+    number ("1" and "1.0" are the class "1", as a test file's "1.0" is), else as text."""
     unique = set(labels)
     if all(is_number(c) for c in unique):
-        return sorted(unique, key=lambda c: (float(c), c))
+        by_value: dict[float, str] = {}
+        for c in sorted(unique, key=lambda c: (float(c), c)):
+            by_value.setdefault(float(c), c)
+        return list(by_value.values())
     return sorted(unique)
+
+
+def _gap_in_numbers(labels: Sequence[str]) -> int | None:
+    """The first label that is missing ("NA", "") or not finite ("inf", "1e400") in a column
+    whose other labels are all numbers: task auto would take every value for a class."""
+    first, numbers = None, 0
+    for k, label in enumerate(labels):
+        if is_number(label):
+            numbers += 1
+        elif label.strip().lower() in MISSING or _parses_as_float(label):
+            first = k if first is None else first
+        else:
+            return None  # a text label: classification
+    return first if numbers else None
+
+
+def _parses_as_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def split_indices(
