@@ -225,6 +225,10 @@ def _read_archive(path: Path) -> dict[str, np.ndarray]:
     members must be stored (uncompressed) .npy files of plain numeric dtypes whose headers
     match the bytes really present, so a hostile header cannot make us allocate memory.
     """
+    try:
+        path.open("rb").close()  # is_zipfile says False for a file it cannot read
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if not zipfile.is_zipfile(path):
         # np.load would try pickle and advise allow_pickle=True: never tell a user that.
         raise CheckpointError(f"{path}: not an nncli checkpoint (not an .npz archive)")

@@ -511,3 +511,19 @@ def test_optimizer_state_of_squares_must_not_be_negative(kind, options, squares)
     state[f"{squares}/w"] = np.ones(3, np.int32)
     with pytest.raises(ValueError, match="int32"):
         optimizer.load_state_dict(state, {"t": 1}, [param])
+
+
+def test_an_unreadable_checkpoint_says_so_not_that_it_is_no_archive(iris_run, monkeypatch):
+    """Permissions cannot be tested as root, so the open itself fails here."""
+    path = iris_run.run_dir / "checkpoints" / "best.npz"
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value) == f"{path}: cannot read the file (Permission denied)"
