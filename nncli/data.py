@@ -48,6 +48,16 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     rows after them, both views of it): the file's text is never held whole, and the float64
     blocks shrink as that array grows.
     """
+    v = cfg.validation
+    held_out = isinstance(v, int | float) and not isinstance(v, bool)
+    files = {"data.train": cfg.train, "data.validation": None if held_out else v}
+    for key, path in {**files, "data.test": cfg.test}.items():
+        if path is None or (path and Path(path).exists() and not Path(path).is_dir()):
+            continue  # a file, or a pipe
+        if not path:
+            raise DataError(f"{key}: an empty path; give a CSV file")
+        what = "is a directory, not a CSV file" if Path(path).is_dir() else "no such file"
+        raise DataError(f"{key}: {path}: {what}")  # before reading anything, naming the key
     targets = [cfg.target] if isinstance(cfg.target, str) else list(cfg.target)
     one_label = len(targets) == 1 and cfg.task != "regression"
     notes: list[str] = []
@@ -76,8 +86,6 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         y = np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
     else:
         y = raw.values
-    v = cfg.validation
-    held_out = isinstance(v, int | float) and not isinstance(v, bool)
     rows = order = None
     if held_out:
         strata = y if classes is not None else None

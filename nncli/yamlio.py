@@ -19,6 +19,8 @@ MAX_DEPTH = 50
 
 def read_yaml(path: Path) -> tuple[Any, Marks]:
     """Parse one YAML document into plain Python data plus `path -> "file:line:col"` marks."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     size = path.stat().st_size
