@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,9 +97,14 @@ def summarize(trainer: Trainer, folder: Path, stop_reason: str, clock: Stopwatch
         summary["resumes"] = trainer.resumes
     test = trainer.data.test
     if test is not None and stop_reason != "diverged":
-        metrics = trainer.model.evaluate_arrays(test.x, test.y)
+        with np.errstate(all="ignore"):  # an overflowing row: reported below, not warned
+            metrics = trainer.model.evaluate_arrays(test.x, test.y)
         cm = metrics.pop("confusion_matrix", None)
-        summary["test_metrics"] = {k: float(v) for k, v in metrics.items()}
+        # A test row that overflows the network makes a metric nan: JSON null, not NaN (which
+        # is not JSON); `nncli evaluate` then names the row.
+        summary["test_metrics"] = {
+            k: float(v) if math.isfinite(v) else None for k, v in metrics.items()
+        }
         if cm is not None:
             summary["test_confusion_matrix"] = np.asarray(cm).tolist()
     return summary
@@ -114,8 +120,16 @@ def print_report(console: Console, folder: Path, summary: dict[str, Any]) -> Non
     if reason != "diverged":  # the error line says it all
         console.print(text, highlight=False, soft_wrap=True)
     if "test_metrics" in summary:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
+        metrics = summary["test_metrics"]
+        shown = ", ".join(f"{k} n/a" if v is None else f"{k} {v:.4f}" for k, v in metrics.items())
         console.print(f"test: {escape(shown)}", highlight=False, soft_wrap=True)
+        if None in metrics.values():
+            console.print(
+                "[yellow]warning:[/yellow] some test metrics are not finite (n/a): a test row "
+                "overflows the network; `nncli evaluate` on the run names it",
+                highlight=False,
+                soft_wrap=True,
+            )
     for line in loss_chart_file(folder / "metrics.csv", console.encoding):
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"run folder: {escape(str(folder))}", highlight=False, soft_wrap=True)

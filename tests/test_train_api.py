@@ -504,3 +504,28 @@ def test_run_dir_may_be_an_existing_empty_folder(tmp_path):
     run = train(write_config(tmp_path, "training: {epochs: 1}\n"), empty)
     assert run.run_dir == empty
     assert (empty / "summary.json").is_file()
+
+
+def test_a_non_finite_test_metric_is_null_in_summary_json(tmp_path, monkeypatch):
+    """summary.json stays JSON (NaN is not) and the closing lines say n/a and why."""
+    import json
+
+    from nncli.model import Model
+
+    real = Model.evaluate_arrays
+
+    def overflowing(self, x, y, **kwargs):
+        metrics = real(self, x, y, **kwargs)
+        return {**metrics, "loss": float("nan")}
+
+    monkeypatch.setattr(Model, "evaluate_arrays", overflowing)
+    out = io.StringIO()
+    config = write_config(tmp_path / "cfg", "training: {epochs: 1}\n")
+    overrides = {"data.validation": None}  # so evaluate_arrays runs on the test set only
+    nncli.train(config, overrides, tmp_path / "run", console=Console(file=out, width=200))
+    text = (tmp_path / "run" / "summary.json").read_text()
+    assert "NaN" not in text
+    metrics = json.loads(text)["test_metrics"]
+    assert metrics["loss"] is None and 0 <= metrics["accuracy"] <= 1
+    assert "test: loss n/a, accuracy" in out.getvalue()
+    assert "some test metrics are not finite" in out.getvalue()
