@@ -96,6 +96,7 @@ class Trainer:
         self.console = console
         self.dtype = np.dtype(config.training.dtype)
         self.rngs = generators(config.seed)
+        self.data_from_files = data is None  # else: arrays handed in, no files to fingerprint
         if data is None:
             data = load_dataset(config.data, self.rngs["split"], self.dtype)
         self.data: Dataset = data

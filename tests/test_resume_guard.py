@@ -70,7 +70,7 @@ def change_a_value(path: Path) -> None:
     [
         (rename_label, "classes"),  # the class order shifts: output units change meaning
         (drop_rows, "rows now"),
-        (change_a_value, "other values"),
+        (change_a_value, "other bytes"),
     ],
 )
 def test_resume_refuses_other_data_at_the_same_path(tmp_path, edit, says):
@@ -84,6 +84,34 @@ def test_resume_refuses_other_data_at_the_same_path(tmp_path, edit, says):
     )
     one_error(proc, f"--resume {run_dir}", "data.train", "differs from the data the run", says)
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_another_training_dtype_does_not_hide_other_data(tmp_path, dtype):
+    config, run_dir = trained(tmp_path)
+    before = snapshot(run_dir)
+    change_a_value(config.parent / "train.csv")
+    proc = run_cli(
+        "train", config, "--set", f"training.dtype={dtype}", "--resume", run_dir, cwd=tmp_path
+    )
+    one_error(proc, f"--resume {run_dir}", "data.train", "differs from the data the run")
+    assert snapshot(run_dir) == before
+
+
+def test_the_same_data_resumes_under_another_training_dtype(tmp_path):
+    config, run_dir = trained(tmp_path)
+    proc = run_cli(
+        "train",
+        config,
+        "--set",
+        "training.dtype=float64",
+        "--set",
+        "training.epochs=21",
+        "--resume",
+        run_dir,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_resume_on_the_same_data_still_works(tmp_path):
