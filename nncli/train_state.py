@@ -21,6 +21,7 @@ from nncli.checkpoint import (
 )
 from nncli.config import Config
 from nncli.config_load import resolved_dict
+from nncli.engine.optimizers import DamagedState
 from nncli.errors import CheckpointError, ConfigError
 from nncli.model import load_arrays
 from nncli.resume import (
@@ -201,7 +202,6 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
     early stopping. Every piece is checked, so a damaged file is one CheckpointError, and
     nothing in the folder changes before every check passed."""
     folder = run_folder(folder)
-    removed = clean_stale_files(folder)
     ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
     try:  # through the schema, so keys added since the run started get their defaults
         saved = resolved_dict(Config.model_validate(ckpt.meta.get("config")))
@@ -230,6 +230,8 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
     try:
         trainer.optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], trainer.params)
         trainer.schedule.load_state_dict(state["schedule"])
+    except DamagedState as exc:  # impossible values: the file, whatever the config says
+        raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
     except (KeyError, TypeError, ValueError) as exc:
         retyped = type_changes(changed)
         if retyped:
@@ -258,6 +260,7 @@ def restore_state(trainer: Trainer, folder: Path) -> None:
     trainer.notes.append(f"resuming after epoch {epoch}")
     if changed:
         trainer.notes.append(f"config changes since epoch {epoch}: {describe(changed)}")
+    removed = clean_stale_files(folder)  # every check passed: the folder may change now
     if removed:
         trainer.notes.append(f"removed {len(removed)} temporary file(s) of an interrupted save")
     if rewrite_best:  # every check passed: repair the run folder

@@ -434,7 +434,7 @@ def test_weights_of_a_dtype_nncli_never_saves_are_refused(workdir, tmp_path, dty
     assert "params/layers.0.weight" in message and np.dtype(dtype).name in message
 
 
-def resume_error(workdir: Path, tmp_path: Path, change) -> str:
+def resume_error(workdir: Path, tmp_path: Path, change, overrides: dict | None = None) -> str:
     """--resume of a copy of the classifier run whose last.npz went through change(arrays,
     meta): the CheckpointError's message; the run folder is left as it was."""
     arrays = seed_arrays(workdir)
@@ -445,7 +445,8 @@ def resume_error(workdir: Path, tmp_path: Path, change) -> str:
     (run_dir / "checkpoints" / "last.npz").write_bytes(pack(with_manifest(arrays, meta)))
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     with pytest.raises(CheckpointError) as info:
-        nncli.train(workdir / "cls.yaml", {"training.epochs": 3}, resume=run_dir, console=QUIET)
+        overrides = {"training.epochs": 3, **(overrides or {})}
+        nncli.train(workdir / "cls.yaml", overrides, resume=run_dir, console=QUIET)
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     message = str(info.value)
     assert "last.npz" in message and "\n" not in message
@@ -485,6 +486,9 @@ def test_resume_refuses_a_negative_sum_of_squared_gradients(workdir, tmp_path):
         arrays[name] = -np.ones_like(arrays[name])
 
     assert "sq_grad_sum/output.bias" in resume_error(workdir, tmp_path, edit)
+    # with a changed optimizer key it was blamed on the config ("keep their types")
+    changed_lr = resume_error(workdir, tmp_path / "lr", edit, {"optimizer.lr": 0.005})
+    assert "damaged training state" in changed_lr and "sq_grad_sum/output.bias" in changed_lr
 
 
 @pytest.mark.parametrize(

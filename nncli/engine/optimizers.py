@@ -18,6 +18,11 @@ _BLOCK = 1 << 16
 FLUSH_EVERY = 16
 
 
+class DamagedState(ValueError):
+    """Optimizer state whose values no run could have written (negative sums of squares,
+    nan, a bad step count), as opposed to state from another configuration."""
+
+
 def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
     """Range-check one hyperparameter so a bad config fails at build time, not mid-run."""
     if not low <= value < high:
@@ -182,7 +187,7 @@ class Optimizer:
             raise ValueError("optimizer state has no scalar 't'")
         t = scalars["t"]
         if isinstance(t, bool) or not float(t).is_integer() or t < 0:
-            raise ValueError(f"optimizer state scalar 't' must be a count >= 0, got {t!r}")
+            raise DamagedState(f"optimizer state scalar 't' must be a count >= 0, got {t!r}")
         unknown = sorted(set(scalars) - {"t"})
         if unknown:
             raise ValueError(f"optimizer state has unknown scalar {unknown[0]!r}")
@@ -192,15 +197,15 @@ class Optimizer:
             if kind not in kinds or not name:
                 raise ValueError(f"optimizer state has unexpected entry {key!r}")
             if not isinstance(value, np.ndarray):
-                raise ValueError(f"optimizer state entry {key!r} is not an array")
+                raise DamagedState(f"optimizer state entry {key!r} is not an array")
             if value.dtype not in (np.float32, np.float64):
-                raise ValueError(
+                raise DamagedState(
                     f"optimizer state {key!r} has dtype {value.dtype}, not float32 or float64"
                 )
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"optimizer state {key!r} holds non-finite values")
+                raise DamagedState(f"optimizer state {key!r} holds non-finite values")
             if kind in self.squares() and np.any(value < 0):
-                raise ValueError(
+                raise DamagedState(
                     f"optimizer state {key!r} holds {value.min()}, a sum of squares below 0"
                 )
         if params is not None:
