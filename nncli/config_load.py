@@ -31,7 +31,7 @@ def config_from_raw(
 ) -> Config:
     source = marks.get((), "config")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: a config must be a YAML mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{source}: a config must be a YAML mapping, got {_shown(raw)}")
     for key, value in overrides.items():
         apply_override(raw, marks, key, value)
     try:

@@ -66,10 +66,13 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     if cfg.task == "auto" and labels is not None:
         gap = _gap_in_numbers(labels)
         if gap is not None:
-            where = describe_value(raw.path, gap, targets[0], cfg.delimiter, cfg.missing, targets)
+            used = [*features, *targets]  # the columns data.missing: drop looks at
+            where = describe_value(raw.path, gap, targets[0], cfg.delimiter, cfg.missing, used)
+            missing = labels[gap].strip().lower() in MISSING  # else inf, 1e400, 1_000
+            drop = ", leave it out with data.missing: drop" if missing else ""
             raise DataError(
                 f"{where} is not a finite number, in a target whose other values are numbers: "
-                "fix the row, leave it out with data.missing: drop, or set data.task"
+                f"fix the row{drop}, or set data.task"
             )
     task = _resolve_task(cfg.task, targets, labels)
     classes = None
@@ -444,15 +447,8 @@ def _feature_names(table: Table, features: list[str] | None, targets: list[str])
         if not names:
             raise DataError(f"{table.path}: no feature columns besides the target {targets}")
         return names
-    for f in features:
+    for f in features:  # distinct, not empty and no target: the config checked that
         table.index(f, "feature column")
-        if f in targets:
-            raise DataError(f"{table.path}: column {f!r} is both a feature and a target")
-    if len(set(features)) != len(features):
-        dup = next(f for f in features if features.count(f) > 1)
-        raise DataError(f"feature {dup!r} is listed twice in data.features")
-    if not features:
-        raise DataError("data.features is an empty list")
     return list(features)
 
 

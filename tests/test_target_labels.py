@@ -30,12 +30,22 @@ def test_one_number_spelled_two_ways_is_one_class(tmp_path, run_cli):
 def test_a_missing_value_in_a_numeric_target_is_an_error_not_a_class(tmp_path, run_cli, bad):
     proc = train_on(tmp_path, run_cli, f"1,10.5\n\n2,{bad}\n3,31.2\n4,7.9\n5,12.25\n6,3.5\n")
     assert proc.returncode == 1
+    drop = ", leave it out with data.missing: drop" if bad in ("NA", "nan", "null") else ""
     assert proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 't.csv'}:4: column 'y': {bad!r} is not a finite number, in a "
-        "target whose other values are numbers: fix the row, leave it out with "
-        "data.missing: drop, or set data.task"
+        f"target whose other values are numbers: fix the row{drop}, or set data.task"
     ]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_line_is_right_when_missing_drop_left_rows_out(tmp_path, run_cli):
+    rows = "1,10.5\nNA,3\n3,31.2\n4,7.9\n5,inf\n6,3.5\n"
+    proc = train_on(tmp_path, run_cli, rows, "--set", "data.missing=drop")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 't.csv'}:6: column 'y': 'inf' is not a finite number, in a "
+        "target whose other values are numbers: fix the row, or set data.task"
+    )
 
 
 def test_with_missing_drop_the_row_is_left_out_and_the_target_is_numeric(tmp_path, run_cli):
