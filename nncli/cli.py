@@ -331,12 +331,13 @@ def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:
     run = checkpoint if checkpoint.is_dir() else checkpoint.parent
     if run.name == "checkpoints":
         run = run.parent
-    run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
-    owned = [input_csv, checkpoint, *(run / name for name in run_files)]
-    owned += run.joinpath("checkpoints").glob("*.npz")
+    owned = [input_csv, checkpoint]
+    if (run / "checkpoints").is_dir():  # a run folder, not a checkpoint kept on its own
+        run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
+        owned += [*(run / name for name in run_files), *run.glob("checkpoints/*.npz")]
     for path in owned:
         if path.is_file() and output.samefile(path):
-            what = "the input CSV" if path == input_csv else f"a file of the run {run}"
+            what = "the input CSV" if path == input_csv else f"a file of the run folder {run}"
             raise DataError(f"--output {output}: is {what}; write the predictions elsewhere")
 
 

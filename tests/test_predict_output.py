@@ -23,19 +23,20 @@ def work(tmp_path, iris_run, datasets):
         (
             "run",
             "run/checkpoints/best.npz",
-            "--output run/checkpoints/best.npz: is a file of the run run; "
+            "--output run/checkpoints/best.npz: is a file of the run folder run; "
             "write the predictions elsewhere",
         ),
         (
             "run/checkpoints/last.npz",
             "run/checkpoints/last.npz",
-            "--output run/checkpoints/last.npz: is a file of the run run; "
+            "--output run/checkpoints/last.npz: is a file of the run folder run; "
             "write the predictions elsewhere",
         ),
         (
             "run",
             "run/summary.json",
-            "--output run/summary.json: is a file of the run run; write the predictions elsewhere",
+            "--output run/summary.json: is a file of the run folder run; "
+            "write the predictions elsewhere",
         ),
         ("run", ".", "--output .: is a directory; give a file name"),
         ("run", "", "--output .: is a directory; give a file name"),
@@ -50,6 +51,14 @@ def test_an_output_that_would_replace_something_is_refused(
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
+
+
+def test_a_checkpoint_kept_on_its_own_claims_only_itself(work, run_cli):
+    shutil.copy(work / "run" / "checkpoints" / "best.npz", work / "model.npz")
+    (work / "metrics.csv").write_text("mine\n")  # not a run's: a run folder has checkpoints/
+    proc = run_cli("predict", "model.npz", "in.csv", "--output", "metrics.csv", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (work / "metrics.csv").read_text().startswith("prediction\n")
 
 
 def test_predictions_may_go_into_the_run_folder(work, run_cli):
