@@ -46,6 +46,13 @@ def config_schema() -> dict[str, Any]:
     """The JSON Schema of a config file as written (validation mode: bare names allowed)."""
     schema = Config.model_json_schema(mode="validation", schema_generator=_WithFactoryDefaults)
     schema.pop("title", None)
+    # An optimizer section without a type is adam (config.py fills it in before the union
+    # picks a member), so the schema must not ask for one there either.
+    adam = schema["$defs"]["AdamConfig"]
+    adam["required"] = [key for key in adam.get("required", []) if key != "type"]
+    if not adam["required"]:
+        del adam["required"]
+    adam["properties"]["type"]["default"] = "adam"
     return {"$schema": SCHEMA_DIALECT, "title": "nncli config", **schema}
 
 

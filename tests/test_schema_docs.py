@@ -114,6 +114,7 @@ def test_schema_rejects_what_the_config_rejects(validator, edit):
         lambda c: c.update(loss={"name": "cross_entropy", "label_smoothing": 0.1}),
         lambda c: c.update(schedule={"type": "cosine", "warmup_epochs": 2}),
         lambda c: c["data"].update(validation=None, features=["petal width (cm)"]),
+        lambda c: c.update(optimizer={"lr": 0.01}),  # without a type: adam
     ],
 )
 def test_schema_accepts_the_short_and_long_forms(validator, edit):
