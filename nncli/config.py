@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
@@ -17,6 +16,7 @@ from nncli.config_specs import (
     bounded_float,
     named,
 )
+from nncli.metrics import ALL_SCORES, unknown_metric
 
 # --- loss, optimizer, schedule, training, data ---------------------------------------------------
 
@@ -142,28 +142,16 @@ def _adam_by_default(value: Any) -> Any:
 
 
 # Every metrics.csv column a monitor can watch, for either task with a validation set (the
-# columns of train_report.metric_columns but lr and seconds; a test keeps them in step). Which
+# columns of train_report.metric_columns but lr and seconds, from the same metrics.SCORES). Which
 # of them a run logs depends on its data, checked when training starts; a name outside them all
 # is refused here, before its direction (min or max) is looked up.
-_VAL_SCORES = (
-    "accuracy",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "mse",
-    "rmse",
-    "mae",
-    "r2",
-)
-LOGGED_METRICS = ("train_loss", "train_accuracy", "val_loss", *(f"val_{s}" for s in _VAL_SCORES))
+LOGGED_METRICS = ("train_loss", "train_accuracy", "val_loss", *(f"val_{s}" for s in ALL_SCORES))
 
 
 def _logged_metric(name: str) -> str:
     if name not in LOGGED_METRICS:
-        close = difflib.get_close_matches(name, LOGGED_METRICS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ValueError(
-            f"'{name}' is not a logged metric{hint}; logged: {', '.join(LOGGED_METRICS)}"
+            unknown_metric(name, LOGGED_METRICS, f"'{name}' is not a logged metric", "logged")
         )
     return name
 

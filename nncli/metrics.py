@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 import numpy as np
+
+# What evaluate reports besides the loss, per task, in metrics.csv's order (val_<score>): the
+# one list the logged columns, the config's monitors and a sweep's metric come from.
+SCORES = {
+    "classification": ("accuracy", "precision_macro", "recall_macro", "f1_macro"),
+    "regression": ("mse", "rmse", "mae", "r2"),
+}
+ALL_SCORES = (*SCORES["classification"], *SCORES["regression"])
+
+
+def unknown_metric(name: str, known: Sequence[str], intro: str, listed: str) -> str:
+    """`'val_acc' is not a logged metric (did you mean 'val_accuracy'?); logged: a, b`."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{intro}{hint}; {listed}: {', '.join(known)}"
+
 
 _MAX = ("accuracy", "precision", "recall", "f1", "r2", "auc")
 _MIN = ("loss", "error", "mse", "rmse", "mae", "huber", "cross_entropy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import itertools
 import math
 import re
@@ -27,15 +26,14 @@ from nncli.config import Config
 from nncli.config_load import MAX_ERRORS, apply_override, config_from_raw, format_errors
 from nncli.config_specs import Strict
 from nncli.errors import ConfigError
-from nncli.metrics import metric_mode
+from nncli.metrics import ALL_SCORES, metric_mode, unknown_metric
 from nncli.yamlio import Marks, read_yaml
 
 MAX_TRIALS = 10_000
-_SCORES = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "mse", "rmse", "mae", "r2")
 METRICS = (
     "train_loss",
     "train_accuracy",
-    *(f"{split}_{name}" for split in ("val", "test") for name in ("loss", *_SCORES)),
+    *(f"{split}_{name}" for split in ("val", "test") for name in ("loss", *ALL_SCORES)),
 )
 
 
@@ -112,10 +110,8 @@ class SweepFile(Strict):
     @classmethod
     def _known_metric(cls, value: str) -> str:
         if value not in METRICS:
-            close = difflib.get_close_matches(value, METRICS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(
-                f"unknown metric '{value}'{hint}; expected one of: {', '.join(METRICS)}"
+                unknown_metric(value, METRICS, f"unknown metric '{value}'", "expected one of")
             )
         return value
 

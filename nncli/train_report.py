@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nncli.errors import ConfigError
+from nncli.metrics import SCORES, unknown_metric
 from nncli.plots import loss_chart_file
 from nncli.runs import Stopwatch
 
@@ -24,24 +25,16 @@ def metric_columns(task: str, has_val: bool) -> list[str]:
     classification = task == "classification"
     names = ["train_loss"] + (["train_accuracy"] if classification else [])
     if has_val:
-        metrics = (
-            ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
-            if classification
-            else ["mse", "rmse", "mae", "r2"]
-        )
-        names += ["val_loss"] + [f"val_{m}" for m in metrics]
+        names += ["val_loss"] + [f"val_{m}" for m in SCORES[task]]
     return [*names, "lr", "seconds"]
 
 
 def check_monitor(name: str, columns: list[str], key: str) -> None:
     """A monitored name must be a logged metric, checked before any work starts."""
     if name not in columns or name in ("lr", "seconds"):
-        import difflib
-
         options = [c for c in columns if c not in ("lr", "seconds")]
-        close = difflib.get_close_matches(name, options, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{key}: '{name}' is not a logged metric{hint}; logged: {options}")
+        intro = f"{key}: '{name}' is not a logged metric"
+        raise ConfigError(unknown_metric(name, options, intro, "logged"))
 
 
 def display_columns(columns: list[str], monitor: str) -> list[str]:
