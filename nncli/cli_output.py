@@ -139,7 +139,7 @@ def _prediction_rows(
     model: Model, x: np.ndarray, at: Callable[[int], str], proba: bool
 ) -> tuple[list[str], list[list]]:
     """Header and rows for one piece; at(row) names a row whose outputs overflow."""
-    outputs = model.checked_outputs(x, at)
+    outputs = model.outputs(x, at)
     if model.task == "classification":
         probabilities = model._proba(outputs)
         labels = model.prep.decode_y(probabilities.argmax(axis=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -65,29 +66,23 @@ class Model:
         """Copies of every parameter and running statistic, named as in SPEC §5."""
         return {name: value.copy() for name, value in self.network.state_arrays().items()}
 
-    def outputs(self, x_scaled: np.ndarray) -> np.ndarray:
-        """Head outputs (probabilities or scaled values) in chunks, so memory stays flat."""
-        parts = [
-            self.head.outputs(self.network.forward(x_scaled[i : i + PREDICT_CHUNK], False))
-            for i in range(0, len(x_scaled), PREDICT_CHUNK)
-        ]
-        width = self.out.n_outputs
-        return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
+    def outputs(self, x_scaled: np.ndarray, at: Callable[[int], str] | None = None) -> np.ndarray:
+        """Head outputs (probabilities or scaled values) in chunks, so memory stays flat.
 
-    def checked_outputs(self, x_scaled: np.ndarray, at: Callable[[int], str]) -> np.ndarray:
-        """outputs() of user data, without NumPy's overflow warnings: a row whose logits
-        overflow (inf or nan) is one error naming it by at(row) (e.g. `file:line`) and the
-        likely culprit, never a nan printed as a prediction or counted in a metric."""
+        With `at`, for user data: no NumPy overflow warnings, and a row whose logits overflow
+        (inf or nan) is one error naming it by at(row) (e.g. `file:line`) and the likely
+        culprit, never a nan printed as a prediction or counted in a metric."""
         parts = []
         for i in range(0, len(x_scaled), PREDICT_CHUNK):
             x = x_scaled[i : i + PREDICT_CHUNK]
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore") if at is not None else nullcontext():
                 logits = self.network.forward(x, False)
                 outputs = self.head.outputs(logits)
-            bad = ~(np.isfinite(logits).all(axis=1) & np.isfinite(outputs).all(axis=1))
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise self._overflow(at(i + row), x[row])
+            if at is not None:
+                bad = ~(np.isfinite(logits).all(axis=1) & np.isfinite(outputs).all(axis=1))
+                if bad.any():
+                    row = int(np.argmax(bad))
+                    raise self._overflow(at(i + row), x[row])
             parts.append(outputs)
         width = self.out.n_outputs
         return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
@@ -134,14 +129,14 @@ class Model:
         With `per_target` and several regression targets, `per_target` maps each target's
         name to its own metrics, next to the averages over targets. With `source`, the CSV
         x and y were read from (with this model's data settings), a row whose outputs
-        overflow is an error naming its line, and nothing warns (see checked_outputs);
+        overflow is an error naming its line, and nothing warns (see outputs);
         without, such a row makes the loss nan (training checks for that itself).
         """
         if source is None:
             metrics: dict[str, Any] = {"loss": self.loss(x_scaled, y)}
             outputs = self.outputs(x_scaled)
             return self._metrics(metrics, outputs, y, per_target)
-        outputs = self.checked_outputs(x_scaled, self._row_locator(source))
+        outputs = self.outputs(x_scaled, self._row_locator(source))
         with np.errstate(all="ignore"):  # an overflow here is a metric of inf, refused later
             return self._metrics({"loss": self.loss(x_scaled, y)}, outputs, y, per_target)
 

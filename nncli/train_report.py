@@ -90,8 +90,7 @@ def summarize(trainer: Trainer, folder: Path, stop_reason: str, clock: Stopwatch
         summary["resumes"] = trainer.resumes
     test = trainer.data.test
     if test is not None and stop_reason != "diverged":
-        with np.errstate(all="ignore"):  # an overflowing row: reported below, not warned
-            metrics = trainer.model.evaluate_arrays(test.x, test.y)
+        metrics = trainer.model.evaluate_arrays(test.x, test.y)  # under Trainer.run's errstate
         cm = metrics.pop("confusion_matrix", None)
         # A test row that overflows the network makes a metric nan: JSON null, not NaN (which
         # is not JSON); `nncli evaluate` then names the row.
