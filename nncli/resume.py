@@ -92,14 +92,14 @@ def check_same_monitor(
 ) -> None:
     """Early stopping's monitor and mode (resolved) stay: the run's best value is a value of
     its monitor, and compared under its mode."""
-    for i, key in enumerate(("monitor", "mode")):
-        if saved[i] != now[i]:
-            was = f" (its best so far, {best:.6g}, is a {saved[0]})" if best is not None else ""
-            raise ConfigError(
-                f"--resume {folder}: training.early_stopping.{key} is {now[i]} in this config "
-                f"but {saved[i]} in the run{was}; a resumed run keeps the metric it watches "
-                "and its mode (start a new run to change them)"
-            )
+    was = f" (its best so far, {best:.6g}, is a {saved[0]})" if best is not None else ""
+    _refuse_other_monitor(
+        folder,
+        "training.early_stopping",
+        saved,
+        now,
+        f"{was}; a resumed run keeps the metric it watches and its mode",
+    )
 
 
 def _check_plateau_monitor(folder: Path, saved: Any, now: Any) -> None:
@@ -108,14 +108,24 @@ def _check_plateau_monitor(folder: Path, saved: Any, now: Any) -> None:
         return
     if saved.get("type") != "plateau" or now.get("type") != "plateau":
         return
-    old = (saved.get("monitor"), _mode(saved.get("monitor"), saved.get("mode")))
-    new = (now.get("monitor"), _mode(now.get("monitor"), now.get("mode")))
+    _refuse_other_monitor(
+        folder,
+        "schedule",
+        (saved.get("monitor"), _mode(saved.get("monitor"), saved.get("mode"))),
+        (now.get("monitor"), _mode(now.get("monitor"), now.get("mode"))),
+        "; the plateau schedule's best value belongs to the run's metric and mode",
+    )
+
+
+def _refuse_other_monitor(
+    folder: Path, section: str, saved: tuple[Any, Any], now: tuple[Any, Any], why: str
+) -> None:
+    """One ConfigError naming `section.monitor` or `section.mode` when it differs."""
     for i, key in enumerate(("monitor", "mode")):
-        if old[i] != new[i]:
+        if saved[i] != now[i]:
             raise ConfigError(
-                f"--resume {folder}: schedule.{key} is {new[i]} in this config but {old[i]} in "
-                "the run; the plateau schedule's best value belongs to the run's metric and "
-                "mode (start a new run to change them)"
+                f"--resume {folder}: {section}.{key} is {now[i]} in this config but {saved[i]} "
+                f"in the run{why} (start a new run to change them)"
             )
 
 
