@@ -12,7 +12,7 @@ import numpy as np
 
 from nncli.csvio import MISSING, Table, read_chunks
 from nncli.errors import DataError
-from nncli.preprocess import Preprocessor, Where, is_number
+from nncli.preprocess import Preprocessor, Where, class_indices, is_number
 from nncli.slabs import Slabs
 
 MAX_AUTO_CLASSES = 20  # task: auto treats at most this many distinct integers as classes
@@ -80,11 +80,7 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         classes = sort_classes(set(labels))
         if len(classes) < 2:
             raise DataError(f"{raw.path}: target {targets[0]!r} has a single class {classes}")
-        lookup = {c: i for i, c in enumerate(classes)}
-        if len(lookup) < len(set(labels)):  # numbers spelled two ways ("1", "1.0"): one class
-            by_value = {float(c): i for i, c in enumerate(classes)}
-            lookup = {v: by_value[float(v)] for v in set(labels)}
-        y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
+        y, _ = class_indices(classes, labels)  # every label is a class ("1.0" is "1")
     elif labels is not None:  # task auto found numbers only: a regression target
         y = np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
     else:

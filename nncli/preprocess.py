@@ -42,7 +42,6 @@ class Preprocessor:
         self.y_offset = None if y_offset is None else np.asarray(y_offset, dtype=np.float64)
         self.y_scale = None if y_scale is None else np.asarray(y_scale, dtype=np.float64)
         self.dtype = np.dtype(dtype)
-        self._index = {c: i for i, c in enumerate(self.classes or [])}
 
     @classmethod
     def fit(
@@ -126,17 +125,7 @@ class Preprocessor:
 
     def class_indices(self, labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
         """Indices of labels, and the position of the first unknown one (or None)."""
-        numeric = {float(c): i for i, c in enumerate(self.classes or []) if is_number(c)}
-        out = np.empty(len(labels), dtype=np.int64)
-        for k, label in enumerate(labels):
-            text = _text(label)
-            i = self._index.get(text)
-            if i is None and len(numeric) == len(self._index) and is_number(text):
-                i = numeric.get(float(text))  # "1.0" in a test file is the training class "1"
-            if i is None:
-                return out, k
-            out[k] = i
-        return out, None
+        return class_indices(self.classes or [], labels)
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able metadata and named float64 arrays, for a pickle-free checkpoint."""
@@ -300,6 +289,23 @@ def _text(label: Any) -> str:
     if isinstance(label, float | np.floating) and float(label).is_integer():
         return str(int(label))
     return str(label).strip()
+
+
+def class_indices(classes: Sequence[str], labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
+    """Indices of labels among classes, and the position of the first unknown one (or None).
+    Classes that are all numbers match by value: "1.0" is the class "1"."""
+    index = {c: i for i, c in enumerate(classes)}
+    numeric = {float(c): i for i, c in enumerate(classes) if is_number(c)}
+    out = np.empty(len(labels), dtype=np.int64)
+    for k, label in enumerate(labels):
+        text = _text(label)
+        i = index.get(text)
+        if i is None and len(numeric) == len(index) and is_number(text):
+            i = numeric.get(float(text))
+        if i is None:
+            return out, k
+        out[k] = i
+    return out, None
 
 
 def is_number(text: str) -> bool:
