@@ -64,7 +64,9 @@ def test_registry_has_exactly_the_documented_names() -> None:
     assert sorted(ACTIVATIONS) == sorted(NAMES)
 
 
-@pytest.mark.parametrize(("key", "ref"), SCALAR_REFERENCES.items(), ids=lambda k: str(k))
+@pytest.mark.parametrize(
+    ("key", "ref"), SCALAR_REFERENCES.items(), ids=[str(k) for k in SCALAR_REFERENCES]
+)
 def test_elementwise_values_match_scalar_reference(key, ref) -> None:
     name, options = key
     x = np.linspace(-25, 25, 401).reshape(-1, 1) @ np.ones((1, 2))

@@ -74,7 +74,7 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "options", "fn"), ACTIVATIONS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "options", "fn"), ACTIVATIONS, ids=[f"{n}-{o}" for n, o, _ in ACTIVATIONS])
 def test_activation(name: str, options: dict, fn) -> None:
     rng = np.random.default_rng(0)
     # A spread of values, exact zeros (kink conventions) and the softplus threshold region.
@@ -211,7 +211,7 @@ def test_binary_cross_entropy_with_logits(weight) -> None:
         ("huber", {}, F.huber_loss),
         ("huber", {"delta": 0.4}, lambda a, b: F.huber_loss(a, b, delta=0.4)),
     ],
-    ids=lambda v: str(v),
+    ids=["mse", "mae", "huber", "huber-delta0.4"],
 )
 def test_regression_losses(name: str, options: dict, fn) -> None:
     rng = np.random.default_rng(6)
