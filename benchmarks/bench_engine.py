@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 from rich.console import Console
 
-from nncli.config import Config
-from nncli.data import Dataset, Split
-from nncli.preprocess import Preprocessor
-from nncli.train import Trainer
+from nncli.config.sections import Config
+from nncli.data.dataset import Dataset, Split
+from nncli.data.preprocess import Preprocessor
+from nncli.training.trainer import Trainer
 
 
 @dataclass(frozen=True)

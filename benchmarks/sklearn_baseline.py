@@ -21,7 +21,7 @@ import numpy as np
 from rich.console import Console
 
 import nncli
-from nncli.config_load import load_config
+from nncli.config.load import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ["iris", "wine", "breast_cancer", "digits", "diabetes"]

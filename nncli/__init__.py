@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
 
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # not typing's: importing typing alone costs milliseconds at startup
 if TYPE_CHECKING:
-    from nncli.model import Model, load
-    from nncli.train import RunResult, train
+    from nncli.store.model import Model, load
+    from nncli.training.trainer import RunResult, train
 
 # The rest of the API imports NumPy, pydantic and the engine, so it is imported on first use:
 # `import nncli` stays a millisecond, and the `nncli` command imports the heavy modules inside
 # __main__.main, where Ctrl-C means exit 130.
 _LAZY = {
-    "Model": "nncli.model",
-    "load": "nncli.model",
-    "RunResult": "nncli.train",
-    "train": "nncli.train",
+    "Model": "nncli.store.model",
+    "load": "nncli.store.model",
+    "RunResult": "nncli.training.trainer",
+    "train": "nncli.training.trainer",
 }
 
 __all__ = [
@@ -48,16 +45,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    """`nncli.train` stays the function: importing the submodule nncli.train (e.g. for its
-    Trainer) would otherwise set the package's attribute `train` to that module."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "train" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nncli import config as C
-from nncli import config_model as M
+from nncli.config import network as M
+from nncli.config import sections as C
 from nncli.engine.activations import make_activation
 from nncli.engine.base import Layer, Sequential
 from nncli.engine.head import LOSSES, Head
@@ -135,7 +135,7 @@ def build_schedule(config: C.Config) -> Schedule:
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
-    from nncli.metrics import metric_mode
+    from nncli.engine.metrics import metric_mode
 
     return metric_mode(monitor) if mode == "auto" else mode
 

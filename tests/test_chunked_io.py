@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nncli
-from nncli import csvio, slabs
-from nncli.data import load_dataset
+from nncli.data import csvio, slabs
+from nncli.data.dataset import load_dataset
 from nncli.errors import DataError
 
 

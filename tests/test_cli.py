@@ -313,7 +313,7 @@ def test_evaluate_tables_show_target_and_class_names_as_written():
     MarkupError traceback, `price [usd]` lost its unit."""
     from rich.console import Console
 
-    from nncli.cli_output import _confusion_table, _per_target_table
+    from nncli.cli.output import _confusion_table, _per_target_table
 
     names = ["price [usd]", "w[/b]"]
     console = Console(file=io.StringIO(), width=200)

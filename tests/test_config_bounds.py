@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import DATASETS, relpath, run_cli
 
-from nncli.config import LOGGED_METRICS
-from nncli.train_report import metric_columns
+from nncli.config.sections import LOGGED_METRICS
+from nncli.training.report import metric_columns
 
 IRIS = """\
 data:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nncli.csvio import read_table
+from nncli.data.csvio import read_table
 from nncli.errors import DataError
 
 

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from conftest import DataCfg
 
-from nncli import csvio
-from nncli.csvio import read_table
-from nncli.data import (
+from nncli.data import csvio
+from nncli.data.csvio import read_table
+from nncli.data.dataset import (
     infer_task,
     load_dataset,
     read_features,
     sort_classes,
     split_indices,
 )
+from nncli.data.preprocess import Preprocessor
 from nncli.errors import CheckpointError, DataError
-from nncli.preprocess import Preprocessor
 
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 

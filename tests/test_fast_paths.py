@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from nncli.config import Config
-from nncli.data import Dataset, Split
+from nncli.config.sections import Config
+from nncli.data.dataset import Dataset, Split
+from nncli.data.preprocess import Preprocessor
 from nncli.engine.activations import ReLU, Softmax, Tanh
 from nncli.engine.base import FlatParams, Param, Sequential, flatten_parameters
 from nncli.engine.head import CrossEntropy, Head
 from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
 from nncli.engine.optimizers import OPTIMIZERS
-from nncli.preprocess import Preprocessor
-from nncli.train import Trainer
+from nncli.training.trainer import Trainer
 
 EXACT = {"rtol": 1e-12, "atol": 1e-15}
 

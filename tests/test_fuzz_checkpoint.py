@@ -28,9 +28,9 @@ from rich.console import Console
 
 import nncli
 from nncli.build import count_state
-from nncli.checkpoint import META_KEY, load_checkpoint
 from nncli.errors import CheckpointError, ConfigError
-from nncli.model import model_from_checkpoint
+from nncli.store.checkpoint import META_KEY, load_checkpoint
+from nncli.store.model import model_from_checkpoint
 
 # Examples per fuzz target (each is one load of a mutated file); raise it for a deeper hunt:
 # NNCLI_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_checkpoint.py

@@ -19,15 +19,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncli.config import Config
-from nncli.config_load import (
+from nncli.config.load import (
     config_from_raw,
     load_config,
     parse_set_options,
     resolved_dict,
 )
+from nncli.config.sections import Config
+from nncli.config.yamlio import MAX_BYTES, parse_yaml
 from nncli.errors import ConfigError
-from nncli.yamlio import MAX_BYTES, parse_yaml
 
 EXAMPLES = int(os.environ.get("NNCLI_FUZZ_EXAMPLES", "250"))  # per target
 FUZZ = settings(

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nncli.diagnose import gradcheck_config
 from nncli.engine.layers import Dense
-from nncli.health import health_warnings
+from nncli.training.diagnose import gradcheck_config
+from nncli.training.health import health_warnings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,7 @@ sys.meta_path.insert(0, _Tripwire())
 """
 
 # From the first module the command imports to ones deep inside its imports.
-MODULES = ["nncli.cli", "numpy", "typer", "pydantic", "nncli.model"]
+MODULES = ["nncli.cli.app", "numpy", "typer", "pydantic", "nncli.store.model"]
 
 
 def console_script() -> Path:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nncli.metrics import classification_metrics, confusion_matrix, metric_mode, regression_metrics
+from nncli.engine.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    metric_mode,
+    regression_metrics,
+)
 
 Y_TRUE = np.array([0, 0, 1, 1, 1, 2])
 Y_PRED = np.array([0, 1, 1, 1, 0, 0])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import DATASETS, DataCfg
 
-from nncli.data import load_dataset
+from nncli.data.dataset import load_dataset
 from nncli.errors import DataError
 
 IRIS_HEADER = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm),species\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typing
 
-from nncli import config as C
-from nncli import config_model as M
-from nncli import config_specs as S
+from nncli.config import base as S
+from nncli.config import network as M
+from nncli.config import sections as C
 from nncli.engine.activations import ACTIVATIONS
 from nncli.engine.head import LOSSES
 from nncli.engine.initializers import INITIALIZERS

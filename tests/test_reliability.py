@@ -26,7 +26,7 @@ from conftest import (
 from rich.console import Console
 
 import nncli
-from nncli.checkpoint import load_checkpoint
+from nncli.store.checkpoint import load_checkpoint
 
 QUIET = Console(file=io.StringIO())
 

@@ -21,8 +21,8 @@ import pytest
 from conftest import DATASETS, relpath, run_cli, start_cli
 
 import nncli
-from nncli.checkpoint import SUFFIX
-from nncli.data import read_features
+from nncli.data.dataset import read_features
+from nncli.store.checkpoint import SUFFIX
 
 TRIALS = 24
 RESUME_EVERY = 4  # every 4th killed run is also resumed and compared with the reference

@@ -13,7 +13,7 @@ import pytest
 from conftest import DATASETS, REPO_ROOT, run_cli
 from test_reliability import one_error
 
-from nncli.checkpoint import load_checkpoint
+from nncli.store.checkpoint import load_checkpoint
 
 BODY = """\
 data: {train: train.csv, test: test.csv, target: species}
@@ -249,7 +249,7 @@ def test_resume_given_a_file_of_the_run_names_its_run_folder(tmp_path, inside):
 
 
 def test_long_values_are_shown_around_their_first_difference():
-    from nncli.resume import show_pair
+    from nncli.training.resume import show_pair
 
     prefix = "/data/" + "x" * 80 + "/"
     old, new = show_pair(prefix + "train.csv", prefix + "train2.csv")

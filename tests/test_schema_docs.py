@@ -11,10 +11,10 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, run_cli
 
-from nncli.config_load import config_from_raw
-from nncli.docgen import config_reference
+from nncli.config.docgen import config_reference
+from nncli.config.jsonschema import SCHEMA_PATH, config_schema
+from nncli.config.load import config_from_raw
 from nncli.errors import ConfigError
-from nncli.schema import SCHEMA_PATH, config_schema
 
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
@@ -127,7 +127,8 @@ def test_schema_accepts_the_short_and_long_forms(validator, edit):
 def test_config_reference_is_current():
     committed = (REPO_ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     assert committed == config_reference(), (
-        "docs/config.md is stale: regenerate it with `python -m nncli.docgen > docs/config.md`"
+        "docs/config.md is stale: regenerate it with "
+        "`python -m nncli.config.docgen > docs/config.md`"
     )
 
 

@@ -24,10 +24,10 @@ from conftest import DATASETS, relpath, run_cli
 from distributed import Client
 from rich.console import Console
 
-from nncli.config_load import load_config
+from nncli.config.load import load_config
 from nncli.errors import ConfigError, NncliError
-from nncli.sweep import run_sweep
-from nncli.sweep_config import load_sweep
+from nncli.sweep.config import load_sweep
+from nncli.sweep.runner import run_sweep
 
 DASK = Path(sys.executable).with_name("dask")
 START_TIMEOUT = 60  # seconds for a test's scheduler and workers to come up
@@ -227,7 +227,7 @@ def test_no_more_workers_start_than_runs_are_left(tmp_path):
 def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sweep(tmp_path, monkeypatch):
     """A KeyboardInterrupt raised inside Dask's start-up can be caught there; the signal was
     received all the same, so the sweep stops before running anything (it used to run all)."""
-    import nncli.sweep as sweep_module
+    import nncli.sweep.runner as sweep_module
 
     @contextmanager
     def swallowing_client(scheduler, n_workers):
@@ -506,7 +506,7 @@ def test_without_dask_a_one_line_install_hint(tmp_path):
     path = sweep_file(tmp_path, GRID)
     code = (
         "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None; "
-        "from nncli.cli import main; sys.argv = ['nncli', 'sweep', sys.argv[1]]; main()"
+        "from nncli.cli.app import main; sys.argv = ['nncli', 'sweep', sys.argv[1]]; main()"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(path)],

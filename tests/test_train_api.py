@@ -465,7 +465,7 @@ def test_checkpoint_from_a_newer_format_is_refused(full_run, tmp_path):
 
 
 def test_checkpoint_write_is_atomic(full_run, tmp_path, monkeypatch):
-    from nncli import checkpoint
+    from nncli.store import checkpoint
 
     target = tmp_path / "ckpt.npz"
     target.write_bytes(full_run.last_checkpoint.read_bytes())
@@ -510,7 +510,7 @@ def test_a_non_finite_test_metric_is_null_in_summary_json(tmp_path, monkeypatch)
     """summary.json stays JSON (NaN is not) and the closing lines say n/a and why."""
     import json
 
-    from nncli.model import Model
+    from nncli.store.model import Model
 
     real = Model.evaluate_arrays
 

@@ -18,12 +18,12 @@ from conftest import CLI_TIMEOUT, DATASETS, REPO_ROOT, relpath, run_cli
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nncli.architecture import architecture_rows
-from nncli.cli import app
-from nncli.config_load import load_config
-from nncli.history import read_metrics
-from nncli.schema import SCHEMA_PATH
-from nncli.train import Trainer
+from nncli.cli.app import app
+from nncli.cli.architecture import architecture_rows
+from nncli.config.jsonschema import SCHEMA_PATH
+from nncli.config.load import load_config
+from nncli.store.history import read_metrics
+from nncli.training.trainer import Trainer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SPARK = re.compile(r"^\s*(train_loss|val_loss)\s+\S+ ([▁▂▃▄▅▆▇█]+|[_.\-~=+*#]+) \S+$")
@@ -351,7 +351,7 @@ def test_shell_completion_completes_commands(tmp_path):
 
 
 def test_loss_chart_stays_compact_and_has_an_ascii_form():
-    from nncli.plots import CHART_WIDTH, loss_chart
+    from nncli.training.charts import CHART_WIDTH, loss_chart
 
     history = {
         "epoch": list(range(1, 501)),

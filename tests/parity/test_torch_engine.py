@@ -74,7 +74,9 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "options", "fn"), ACTIVATIONS, ids=[f"{n}-{o}" for n, o, _ in ACTIVATIONS])
+@pytest.mark.parametrize(
+    ("name", "options", "fn"), ACTIVATIONS, ids=[f"{n}-{o}" for n, o, _ in ACTIVATIONS]
+)
 def test_activation(name: str, options: dict, fn) -> None:
     rng = np.random.default_rng(0)
     # A spread of values, exact zeros (kink conventions) and the softplus threshold region.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nncli.build import build_head, build_network, build_optimizer, output_info
-from nncli.config import Config
+from nncli.config.sections import Config
 from nncli.engine.activations import Activation
 from nncli.engine.base import Layer, Sequential
 from nncli.engine.layers import BatchNorm, Dense, LayerNorm, Residual

@@ -15,9 +15,9 @@ from typing import Any
 
 from rich.table import Table
 
-from nncli.config_load import dump_yaml
+from nncli.config.load import dump_yaml
 from nncli.errors import ConfigError
-from nncli.sweep_config import Run, Sweep
+from nncli.sweep.config import Run, Sweep
 
 RUNS = "runs"  # the run folders, inside the sweep's output folder
 TABLE_ROWS = 20

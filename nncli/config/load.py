@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nncli.config import Config
+from nncli.config.sections import Config
+from nncli.config.yamlio import Marks, Path_, parse_yaml, read_yaml
 from nncli.errors import ConfigError
-from nncli.yamlio import Marks, Path_, parse_yaml, read_yaml
 
 MAX_ERRORS = 8
 

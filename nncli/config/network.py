@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from nncli.config_specs import (
+from nncli.config.base import (
     ACTIVATION_NAMES,
     ActivationSpec,
     Float,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nncli.checkpoint import remove_temp_files
+from nncli.engine.metrics import metric_mode
 from nncli.errors import CheckpointError, ConfigError
-from nncli.metrics import metric_mode
+from nncli.store.checkpoint import remove_temp_files
 
 # Sections that define the network, its data and its randomness: the saved weights, scaler
 # and generator states mean nothing under different ones.

@@ -14,9 +14,9 @@ from typing import Any
 from rich.console import Console
 
 from nncli import __version__
-from nncli.config import Config
+from nncli.config.sections import Config
 from nncli.errors import DataError, NncliError
-from nncli.train import Trainer
+from nncli.training.trainer import Trainer
 
 # One BLAS thread per trial: trials already run in parallel, one per worker thread.
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from nncli.csvio import MISSING, Table, read_chunks
+from nncli.data.csvio import MISSING, Table, read_chunks
+from nncli.data.preprocess import Preprocessor, Where, class_indices, is_number
+from nncli.data.slabs import Slabs
 from nncli.errors import DataError
-from nncli.preprocess import Preprocessor, Where, class_indices, is_number
-from nncli.slabs import Slabs
 
 MAX_AUTO_CLASSES = 20  # task: auto treats at most this many distinct integers as classes
 

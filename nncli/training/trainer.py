@@ -22,21 +22,20 @@ from nncli.build import (
     monitor_mode,
     output_info,
 )
-from nncli.checkpoint import SUFFIX, atomic_write, load_checkpoint
-from nncli.config import Config
-from nncli.config_load import dump_yaml, load_config
-from nncli.data import Dataset, load_dataset
+from nncli.config.load import dump_yaml, load_config
+from nncli.config.sections import Config
+from nncli.data.dataset import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
 from nncli.engine.layers import BatchNorm
+from nncli.engine.metrics import metric_mode
 from nncli.errors import ConfigError, NncliError
-from nncli.health import GradientMonitor, health_warnings
-from nncli.metrics import metric_mode
-from nncli.model import Model, load_arrays
-from nncli.runlock import run_lock
-from nncli.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
-from nncli.signals import stop_on_signal
-from nncli.train_report import (
+from nncli.store.checkpoint import SUFFIX, atomic_write, load_checkpoint
+from nncli.store.model import Model, load_arrays
+from nncli.store.runlock import run_lock
+from nncli.store.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
+from nncli.training.health import GradientMonitor, health_warnings
+from nncli.training.report import (
     check_monitor,
     display_columns,
     metric_columns,
@@ -44,7 +43,8 @@ from nncli.train_report import (
     print_report,
     summarize,
 )
-from nncli.train_state import StopState, generators, restore_state, save_state
+from nncli.training.signals import stop_on_signal
+from nncli.training.state import StopState, generators, restore_state, save_state
 
 GRADIENT_SAMPLES = 16  # batches per epoch whose gradient norms are measured
 

@@ -19,12 +19,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nncli import __version__
-from nncli.config_load import resolved_dict
+from nncli.config.load import resolved_dict
 from nncli.errors import NncliError
-from nncli.runs import safe_name, write_json
-from nncli.sweep_config import Run, Sweep, load_sweep
-from nncli.sweep_report import RUNS, Ledger, Ranked, rank, ranking_table, write_best
-from nncli.sweep_worker import BLAS_ENV, pin_blas_threads, run_trial, worker_info
+from nncli.store.runs import safe_name, write_json
+from nncli.sweep.config import Run, Sweep, load_sweep
+from nncli.sweep.report import RUNS, Ledger, Ranked, rank, ranking_table, write_best
+from nncli.sweep.worker import BLAS_ENV, pin_blas_threads, run_trial, worker_info
 
 INSTALL_HINT = 'nncli sweep needs Dask: pip install "nncli[sweep]" (or "dask[distributed]")'
 CONNECT_TIMEOUT = 30  # seconds to reach a --scheduler

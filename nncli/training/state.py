@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nncli import __version__
-from nncli.checkpoint import (
+from nncli.config.load import resolved_dict
+from nncli.config.sections import Config
+from nncli.engine.optimizers import DamagedState
+from nncli.errors import CheckpointError, ConfigError
+from nncli.store.checkpoint import (
     SUFFIX,
     check_epoch_counts,
     checked_resumes,
     load_checkpoint,
     save_checkpoint,
 )
-from nncli.config import Config
-from nncli.config_load import resolved_dict
-from nncli.engine.optimizers import DamagedState
-from nncli.errors import CheckpointError, ConfigError
-from nncli.model import load_arrays
-from nncli.resume import (
+from nncli.store.model import load_arrays
+from nncli.training.resume import (
     check_resumable,
     check_same_monitor,
     clean_stale_files,
@@ -34,7 +34,7 @@ from nncli.resume import (
 )
 
 if TYPE_CHECKING:
-    from nncli.train import Trainer
+    from nncli.training.trainer import Trainer
 
 STREAMS = ("split", "init", "shuffle", "dropout")
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nncli import __version__
-from nncli.cli_output import (
+from nncli.cli.output import (
     err,
     gradcheck_table,
     out,
@@ -22,10 +22,10 @@ from nncli.cli_output import (
     show_evaluation,
     write_predictions,
 )
-from nncli.config_load import dump_yaml, load_config, parse_set_options
-from nncli.data import iter_features, read_features
+from nncli.config.load import dump_yaml, load_config, parse_set_options
+from nncli.data.dataset import iter_features, read_features
 from nncli.errors import DataError, NncliError
-from nncli.model import load
+from nncli.store.model import load
 
 app = typer.Typer(
     help="Train feedforward neural networks from YAML configs (NumPy backpropagation).",
@@ -89,7 +89,7 @@ def train(
 
     Example: nncli train configs/iris.yaml --set optimizer.lr=0.01
     """
-    from nncli.train import Trainer
+    from nncli.training.trainer import Trainer
 
     if quiet and verbose:
         raise typer.BadParameter("--quiet and --verbose exclude each other")
@@ -98,7 +98,7 @@ def train(
         Console(stderr=True, quiet=True) if quiet else err,
     )
     if verbose:
-        from nncli.architecture import trainer_table
+        from nncli.cli.architecture import trainer_table
 
         trainer.verbose = True
         err.print(trainer_table(trainer))
@@ -136,7 +136,7 @@ def validate(
 
     Example: nncli validate configs/iris.yaml > resolved.yaml
     """
-    from nncli.architecture import describe_network
+    from nncli.cli.architecture import describe_network
 
     resolved = load_config(config, parse_set_options(set_ or []))
     table = describe_network(resolved)
@@ -166,7 +166,7 @@ def init(
 
     Example: nncli init houses --data data/train.csv --target price
     """
-    from nncli.starter import write_starter
+    from nncli.cli.starter import write_starter
 
     path, note = write_starter(name, data, target)
     err.print(f"wrote {path}: {note}", highlight=False, markup=False)
@@ -181,7 +181,7 @@ def schema() -> None:
     Example: nncli schema > nncli.schema.json, then begin a config with the line
     # yaml-language-server: $schema=nncli.schema.json
     """
-    from nncli.schema import schema_text
+    from nncli.config.jsonschema import schema_text
 
     sys.stdout.write(schema_text())
 
@@ -207,7 +207,7 @@ def runs(
 
     Example: nncli runs --sort val_loss
     """
-    from nncli.history import find_runs, runs_table, sort_runs, table_width
+    from nncli.store.history import find_runs, runs_table, sort_runs, table_width
 
     found, notes = find_runs(root)
     found = sort_runs(found, sort) if found else []
@@ -250,8 +250,8 @@ def plot(
 
     Example: nncli plot runs/iris/20260101-120000 runs/iris/20260101-130000 -o iris.png
     """
-    from nncli.history import collect_runs
-    from nncli.plots import plot_runs
+    from nncli.cli.plots import plot_runs
+    from nncli.store.history import collect_runs
 
     found = collect_runs(run)
     plot_runs(found, output, metric)
@@ -357,7 +357,7 @@ def gradcheck(
 
     Example: nncli gradcheck configs/digits.yaml
     """
-    from nncli.diagnose import TOLERANCE, error_is_ok, gradcheck_config, worst
+    from nncli.training.diagnose import TOLERANCE, error_is_ok, gradcheck_config, worst
 
     rows_ = gradcheck_config(config, parse_set_options(set_ or []), rows, max_elements)
     used = next((r.shape[0] for r in rows_ if r.name == "input"), rows)  # a smaller data set
@@ -401,7 +401,7 @@ def sweep(
 
     Example: nncli sweep configs/iris-sweep.yaml --workers 2
     """
-    from nncli.sweep import report, run_sweep
+    from nncli.sweep.runner import report, run_sweep
 
     result = run_sweep(sweep_file, out_dir, scheduler, workers, err)
     report(result, err, out)

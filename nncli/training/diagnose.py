@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from nncli.config_load import load_config
+from nncli.config.load import load_config
 from nncli.engine.gradcheck import check_gradients
-from nncli.train import Trainer
+from nncli.training.trainer import Trainer
 
 TOLERANCE = 1e-6
 

@@ -22,12 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-from nncli.config import Config
-from nncli.config_load import MAX_ERRORS, apply_override, config_from_raw, format_errors
-from nncli.config_specs import Strict
+from nncli.config.base import Strict
+from nncli.config.load import MAX_ERRORS, apply_override, config_from_raw, format_errors
+from nncli.config.sections import Config
+from nncli.config.yamlio import Marks, read_yaml
+from nncli.engine.metrics import ALL_SCORES, metric_mode, unknown_metric
 from nncli.errors import ConfigError
-from nncli.metrics import ALL_SCORES, metric_mode, unknown_metric
-from nncli.yamlio import Marks, read_yaml
 
 MAX_TRIALS = 10_000
 METRICS = (

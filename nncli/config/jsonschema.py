@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from nncli.config import Config
+from nncli.config.sections import Config
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Where the repository keeps a copy, for the `# yaml-language-server: $schema=` line of its configs.

@@ -19,10 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.errors import CheckpointError, DataError
-from nncli.model import PREDICT_CHUNK, Model
+from nncli.store.model import PREDICT_CHUNK, Model
 
 if TYPE_CHECKING:
-    from nncli.diagnose import GradcheckRow
+    from nncli.training.diagnose import GradcheckRow
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -183,7 +183,7 @@ def _write_csv(handle, header: list[str], chunks: Iterable[list[list]]) -> int:
 
 def gradcheck_table(rows: list[GradcheckRow], config: Path, batch_rows: int) -> Table:
     """One row per parameter array: shape, relative error, ok or FAIL."""
-    from nncli.diagnose import error_is_ok  # diagnose imports the trainer: only when asked
+    from nncli.training.diagnose import error_is_ok  # diagnose imports the trainer: only when asked
 
     table = Table(title=f"gradient check of {escape(str(config))} (float64, {batch_rows} rows)")
     table.add_column("parameter")

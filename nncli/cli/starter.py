@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from nncli.csvio import read_table
-from nncli.data import infer_task, sort_classes
+from nncli.config.jsonschema import SCHEMA_PATH
+from nncli.data.csvio import read_table
+from nncli.data.dataset import infer_task, sort_classes
 from nncli.errors import DataError, NncliError
-from nncli.schema import SCHEMA_PATH
 
 BUNDLED = Path("datasets") / "iris" / "train.csv"
 COMMENT_COLUMN = 34
@@ -43,7 +43,7 @@ def config_path(name: str) -> Path:
 def find_repo(start: Path) -> Path | None:
     """The nncli checkout holding the bundled datasets: the folder we are in (or one of its
     parents), else the one this package was installed from in editable mode."""
-    for base in [start, *start.parents, Path(__file__).resolve().parent.parent]:
+    for base in [start, *start.parents, Path(__file__).resolve().parents[2]]:
         if (base / BUNDLED).is_file():
             return base
     return None

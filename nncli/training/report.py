@@ -11,13 +11,13 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from nncli.engine.metrics import SCORES, unknown_metric
 from nncli.errors import ConfigError
-from nncli.metrics import SCORES, unknown_metric
-from nncli.plots import loss_chart_file
-from nncli.runs import Stopwatch
+from nncli.store.runs import Stopwatch
+from nncli.training.charts import loss_chart_file
 
 if TYPE_CHECKING:
-    from nncli.train import Trainer
+    from nncli.training.trainer import Trainer
 
 
 def metric_columns(task: str, has_val: bool) -> list[str]:

@@ -11,18 +11,18 @@ import numpy as np
 from pydantic import ValidationError
 
 from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
-from nncli.checkpoint import FLOATS, Checkpoint, load_checkpoint
-from nncli.config import Config
+from nncli.config.sections import Config
+from nncli.data.preprocess import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
-from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
-from nncli.metrics import (
+from nncli.engine.metrics import (
     classification_metrics,
     confusion_matrix,
     regression_metrics,
     regression_metrics_per_output,
 )
-from nncli.preprocess import Preprocessor
+from nncli.errors import CheckpointError, ConfigError, DataError, NncliError
+from nncli.store.checkpoint import FLOATS, Checkpoint, load_checkpoint
 
 PREDICT_CHUNK = 8192
 SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arrays names them)
@@ -161,7 +161,7 @@ class Model:
         return metrics
 
     def _row_locator(self, source: str | Path) -> Callable[[int], str]:
-        from nncli.data import row_location  # data reads CSVs: only for this message
+        from nncli.data.dataset import row_location  # data reads CSVs: only for this message
 
         data = self.config.data
         names = [*self.prep.features, *self.prep.targets]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nncli.csvlines import OPEN_QUOTE, QUOTE, OpenQuote, line_blocks, split_fields
+from nncli.data.csvlines import OPEN_QUOTE, QUOTE, OpenQuote, line_blocks, split_fields
 from nncli.errors import DataError
 
 _CHUNK = 2048  # rows per numpy call when hunting for the line of a bad value

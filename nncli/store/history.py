@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from nncli.engine.metrics import metric_mode
 from nncli.errors import DataError
-from nncli.metrics import metric_mode
 
 RUN_FILES = ("summary.json", "metrics.csv")
 SORT_KEYS = ("date", "name", "epochs")  # besides metrics.csv columns and test_<metric>

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from nncli.config import Config
+from nncli.config.sections import Config
 from nncli.engine.base import Layer, Sequential
 from nncli.engine.layers import Residual
 
 if TYPE_CHECKING:
-    from nncli.train import Trainer
+    from nncli.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,6 @@ def trainer_table(trainer: Trainer) -> Table:
 def describe_network(config: Config) -> Table:
     """Build what `nncli train` would build (reading the data, so data and config errors are
     raised as training would raise them) and tabulate the network."""
-    from nncli.train import Trainer
+    from nncli.training.trainer import Trainer
 
     return trainer_table(Trainer(config, Console(quiet=True)))

@@ -6,8 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from nncli.config_model import ModelConfig
-from nncli.config_specs import (
+from nncli.config.base import (
     Float,
     Int,
     PositiveFloat,
@@ -16,7 +15,8 @@ from nncli.config_specs import (
     bounded_float,
     named,
 )
-from nncli.metrics import ALL_SCORES, unknown_metric
+from nncli.config.network import ModelConfig
+from nncli.engine.metrics import ALL_SCORES, unknown_metric
 
 # --- loss, optimizer, schedule, training, data ---------------------------------------------------
 

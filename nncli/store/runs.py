@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.console import Console
 
-from nncli.checkpoint import atomic_write
 from nncli.errors import NncliError
+from nncli.store.checkpoint import atomic_write
 
 RUNS_ROOT = Path("runs")
 
