@@ -14,7 +14,7 @@ from nncli.engine.layers import Dense
 from nncli.training.diagnose import gradcheck_config
 from nncli.training.health import health_warnings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train(config: str, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import CLI_TIMEOUT, cli_env
 
+pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
+
 # Started through sitecustomize, so it runs before any of nncli: SIGINT to the process itself
 # at the moment the named module starts importing, exactly as a Ctrl-C then would.
 TRIPWIRE = """\

@@ -24,6 +24,8 @@ import nncli
 from nncli.data.dataset import read_features
 from nncli.store.checkpoint import SUFFIX
 
+pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
+
 TRIALS = 24
 RESUME_EVERY = 4  # every 4th killed run is also resumed and compared with the reference
 EPOCHS = 20

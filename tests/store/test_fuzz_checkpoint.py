@@ -40,6 +40,8 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
 QUIET = Console(file=io.StringIO())
 
 CLASSIFIER = """\

@@ -29,6 +29,8 @@ from nncli.errors import ConfigError, NncliError
 from nncli.sweep.config import load_sweep
 from nncli.sweep.runner import run_sweep
 
+pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
+
 DASK = Path(sys.executable).with_name("dask")
 START_TIMEOUT = 60  # seconds for a test's scheduler and workers to come up
 STOP_TIMEOUT = 15  # seconds for them to exit on SIGTERM before SIGKILL

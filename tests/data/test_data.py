@@ -21,7 +21,7 @@ from nncli.data.dataset import (
 from nncli.data.preprocess import Preprocessor
 from nncli.errors import CheckpointError, DataError
 
-DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def write(tmp_path: Path, text: str, name: str = "d.csv") -> str:

@@ -35,8 +35,10 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
 HERE = Path(__file__).resolve().parent
-CONFIGS = sorted(p for p in (HERE.parent / "configs").glob("*.yaml") if "sweep" not in p.name)
+CONFIGS = sorted(p for p in (HERE.parents[1] / "configs").glob("*.yaml") if "sweep" not in p.name)
 BASE = "data:\n  train: train.csv\n  target: y\n"
 
 

@@ -230,6 +230,7 @@ def signal_after_epoch(config: Path, run_dir: Path, signals: list[int], epoch: i
     return proc.returncode, "".join(seen) + rest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_last_writes_summary_and_exits_128_plus_signal(tmp_path, signum):
     config = long_run_config(tmp_path / "cfg")
@@ -378,6 +379,7 @@ def wait_for_reader(fifo: Path, proc: subprocess.Popen) -> int:
     raise AssertionError("the process never opened the input")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("command", ["train", "predict"])
 def test_signal_while_reading_data_exits_128_plus_signal(iris_run, tmp_path, signum, command):
