@@ -98,8 +98,8 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, code)
 
 # The reading contenders, each timed in a fresh process (as `nncli train` reads once).
 READERS = {
-    "nncli read_raw": "from nncli.data.dataset import read_raw; "
-    "read = lambda: read_raw(PATH, ['label'], None, True)",
+    "nncli read_raw": "from nncli.data.read import read_raw; "
+    "read = lambda: read_raw(PATH, ['label'], None, labels_as_text=True)",
     "numpy.loadtxt": "import numpy as np; read = lambda: np.loadtxt(PATH, delimiter=',', "
     "skiprows=1)",
 }

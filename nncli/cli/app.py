@@ -23,7 +23,7 @@ from nncli.cli.output import (
     write_predictions,
 )
 from nncli.config.load import dump_yaml, load_config, parse_set_options
-from nncli.data.dataset import iter_features, read_features
+from nncli.data.read import iter_features, read_features
 from nncli.errors import DataError, NncliError
 from nncli.store.model import load
 
@@ -285,7 +285,14 @@ def evaluate(
         raise DataError(f"{checkpoint}: the run's config has no data.test; pass --data CSV")
     notes: list[str] = []
     data_config = model.config.data
-    x, y = read_features(path, model.prep, data_config.delimiter, True, data_config.missing, notes)
+    x, y = read_features(
+        path,
+        model.prep,
+        data_config.delimiter,
+        need_target=True,
+        missing=data_config.missing,
+        notes=notes,
+    )
     print_notes(notes)
     title = f"{Path(path).name} ({len(x)} rows)"
     metrics = model.evaluate_arrays(x, y, per_target=True, source=path)

@@ -11,7 +11,7 @@ import yaml
 
 from nncli.config.jsonschema import SCHEMA_PATH
 from nncli.data.csvio import read_table
-from nncli.data.dataset import infer_task, sort_classes
+from nncli.data.labels import infer_task, sort_classes
 from nncli.errors import DataError, NncliError
 
 BUNDLED = Path("datasets") / "iris" / "train.csv"

@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from nncli.data.csvlines import OPEN_QUOTE, QUOTE, OpenQuote, line_blocks, split_fields
+from nncli.data.values import MISSING, parse_number
 from nncli.errors import DataError
 
 _CHUNK = 2048  # rows per numpy call when hunting for the line of a bad value
 # Bytes of text per chunk: big enough that numpy's per-call cost vanishes, small enough that
 # a chunk's lines and float64 numbers stay a few MB whatever the file's size.
 CHUNK_BYTES = 1 << 20
-# What `data.missing: drop` takes for a missing value (any case): an empty field and the
-# markers pandas writes and reads by default. Anything else that is not a number is an error.
-MISSING = frozenset({"", "na", "n/a", "nan", "null"})
 
 
 @dataclass
@@ -95,7 +93,8 @@ class Table:
             return x  # integers are finite
         # Any nan or inf makes the sum non-finite (as may an overflow of finite values): one
         # fast pass in the usual case, the full search only then.
-        bad = np.argwhere(~np.isfinite(x)) if not np.isfinite(x.sum()) else []
+        finite = np.isfinite(x.sum())
+        bad = np.argwhere(~np.isfinite(x)) if not finite else np.empty((0, 2), np.intp)
         if len(bad):
             row, j = (int(v) for v in bad[0])
             value = self.fields(row)[cols[j]].strip()
@@ -218,7 +217,7 @@ class Table:
         self, cols: list[int] | None, rows: slice | None = None, dtype: type = np.float64
     ) -> np.ndarray:
         lines = self.lines if rows is None else self.lines[rows]
-        x = np.loadtxt(
+        x: np.ndarray = np.loadtxt(
             lines,
             dtype=dtype,
             delimiter=self.delimiter,
@@ -248,20 +247,10 @@ class Table:
                     value = fields[c].strip()
                     if not value:
                         raise DataError(f"{self.at(row)}: column {self.header[c]!r}: missing value")
-                    if not _is_number(value):
+                    if parse_number(value) is None:
                         raise DataError(
                             f"{self.at(row)}: column {self.header[c]!r}: {value!r} is not a number"
                         )
-
-
-def _is_number(text: str) -> bool:
-    """What numpy.loadtxt parses: Python's float() without its digit separators (1_000) and
-    non-ASCII digits (float() reads the Arabic-Indic '٣' as 3)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return "_" not in text and text.isascii()
 
 
 def read_table(path: str | Path, delimiter: str = ",") -> Table:

@@ -37,7 +37,7 @@ def line_blocks(path: Path, shown: str, chunk_bytes: int) -> Iterator[tuple[int,
             # Decode 64 KB at a time, not 8: a third less time. A private attribute of
             # CPython's reader: without it, reading is only slower.
             with suppress(AttributeError):
-                handle._CHUNK_SIZE = 1 << 16
+                handle._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]
             line_no = 1
             while True:
                 try:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from nncli.data.labels import class_indices
+from nncli.data.values import label_text
 from nncli.errors import CheckpointError, DataError
 
 # Names a value found bad after scaling: (row, column) -> e.g. "a.csv:7: column 'x': '1e39'".
@@ -51,6 +53,7 @@ class Preprocessor:
         task: str,
         classes: list[str] | None,
         x: np.ndarray | Sequence[np.ndarray],
+        *,
         scale: str = "standard",
         y: np.ndarray | None = None,
         scale_target: bool = False,
@@ -66,6 +69,8 @@ class Preprocessor:
         _check_stats(source, features, x_offset, x_scale)
         y_offset = y_scale = None
         if task == "regression":
+            if y is None:
+                raise ValueError("a regression Preprocessor is fit on its targets y")
             y_offset, y_scale = _stats([y], "standard" if scale_target else "none", rows)
             _check_stats(source, targets, y_offset, y_scale)
         return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
@@ -90,9 +95,9 @@ class Preprocessor:
         def where(row: int, j: int) -> str:
             return f"row {row + 1}, feature {self.features[j]!r}: {raw[row, j]!r}"
 
-        return self._scale_x(x, where)
+        return self.scale_x(x, where)
 
-    def _scale_x(self, x: np.ndarray, where: Where | None = None) -> np.ndarray:
+    def scale_x(self, x: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Scale a float64 array we own, in place: big inputs get no temporary copies. A value
         beyond the training dtype once scaled is a DataError, placed by where(row, column)."""
         with np.errstate(over="ignore", invalid="ignore"):
@@ -105,7 +110,7 @@ class Preprocessor:
     def encode_y(self, values: Any, where: Where | None = None) -> np.ndarray:
         """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype
         (a value beyond that dtype once scaled is a DataError placed by where(row, column))."""
-        if self.classes is None:
+        if self.y_offset is not None and self.y_scale is not None:  # regression
             y = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
             with np.errstate(over="ignore", invalid="ignore"):
                 out = ((y - self.y_offset) / self.y_scale).astype(self.dtype)
@@ -113,7 +118,7 @@ class Preprocessor:
             return out
         idx, bad = self.class_indices(values)
         if bad is not None:
-            raise DataError(f"unknown label {_text(values[bad])!r} (classes: {self.classes})")
+            raise DataError(f"unknown label {label_text(values[bad])!r} (classes: {self.classes})")
         return idx
 
     def decode_y(self, y: Any) -> np.ndarray:
@@ -137,7 +142,7 @@ class Preprocessor:
             "dtype": self.dtype.name,
         }
         arrays = {"x_offset": self.x_offset, "x_scale": self.x_scale}
-        if self.y_offset is not None:
+        if self.y_offset is not None and self.y_scale is not None:
             arrays |= {"y_offset": self.y_offset, "y_scale": self.y_scale}
         return meta, arrays
 
@@ -171,8 +176,8 @@ class Preprocessor:
             raise CheckpointError(f"unexpected preprocessing array {unexpected[0]!r}")
         for name, n in shapes.items():
             a = arrays.get(name)
-            got = None if a is None else a.shape
-            if got != (n,):
+            if a is None or a.shape != (n,):
+                got = None if a is None else a.shape
                 raise CheckpointError(f"preprocessing array {name!r}: expected ({n},), got {got}")
             if not np.all(np.isfinite(a)) or (name.endswith("scale") and not np.all(a > 0)):
                 raise CheckpointError(f"preprocessing array {name!r} holds invalid values")
@@ -282,36 +287,3 @@ def _row_blocks(parts: Sequence[np.ndarray], rows: np.ndarray | None) -> Iterato
             for i in range(0, len(local), size):
                 yield np.take(part, local[i : i + size], axis=0)
         start = end
-
-
-def _text(label: Any) -> str:
-    """Label as text: numpy/int values as their digits, integral floats (3.0) as '3'."""
-    if isinstance(label, float | np.floating) and float(label).is_integer():
-        return str(int(label))
-    return str(label).strip()
-
-
-def class_indices(classes: Sequence[str], labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
-    """Indices of labels among classes, and the position of the first unknown one (or None).
-    Classes that are all numbers match by value: "1.0" is the class "1"."""
-    index = {c: i for i, c in enumerate(classes)}
-    numeric = {float(c): i for i, c in enumerate(classes) if is_number(c)}
-    out = np.empty(len(labels), dtype=np.int64)
-    for k, label in enumerate(labels):
-        text = _text(label)
-        i = index.get(text)
-        if i is None and len(numeric) == len(index) and is_number(text):
-            i = numeric.get(float(text))
-        if i is None:
-            return out, k
-        out[k] = i
-    return out, None
-
-
-def is_number(text: str) -> bool:
-    """Whether a text is a finite number as float() reads it (digit separators aside): labels
-    that all are sort and match as numbers ("2" < "10", "1.0" is the class "1")."""
-    try:
-        return np.isfinite(float(text)) and "_" not in text
-    except (TypeError, ValueError):
-        return False

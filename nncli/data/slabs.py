@@ -65,5 +65,5 @@ class Slabs:
         for i, part in enumerate(parts):
             out[start : start + len(part)] = part
             start += len(part)
-            parts[i] = part = None  # type: ignore[call-overload]
+            parts[i] = part = None  # type: ignore[call-overload,assignment]
         return out

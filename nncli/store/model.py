@@ -161,7 +161,7 @@ class Model:
         return metrics
 
     def _row_locator(self, source: str | Path) -> Callable[[int], str]:
-        from nncli.data.dataset import row_location  # data reads CSVs: only for this message
+        from nncli.data.read import row_location  # data reads CSVs: only for this message
 
         data = self.config.data
         names = [*self.prep.features, *self.prep.targets]

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from conftest import DataCfg
 
-from nncli.data import csvio
-from nncli.data.csvio import read_table
-from nncli.data.dataset import (
+from nncli.data import (
+    csvio,
     infer_task,
     load_dataset,
     read_features,
     sort_classes,
     split_indices,
 )
+from nncli.data.csvio import read_table
 from nncli.data.preprocess import Preprocessor
 from nncli.errors import CheckpointError, DataError
 

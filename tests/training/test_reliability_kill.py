@@ -21,7 +21,7 @@ import pytest
 from conftest import DATASETS, relpath, run_cli, start_cli
 
 import nncli
-from nncli.data.dataset import read_features
+from nncli.data.read import read_features
 from nncli.store.checkpoint import SUFFIX
 
 pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
