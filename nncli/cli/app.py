@@ -293,6 +293,7 @@ def evaluate(
         missing=data_config.missing,
         notes=notes,
     )
+    assert y is not None  # need_target=True: read_features returns the targets
     print_notes(notes)
     title = f"{Path(path).name} ({len(x)} rows)"
     metrics = model.evaluate_arrays(x, y, per_target=True, source=path)

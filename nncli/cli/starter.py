@@ -89,7 +89,7 @@ def write_starter(
     if (data is None) != (target is None):
         raise NncliError("--data and --target go together: the CSV and the column to predict")
     repo = find_repo(cwd)
-    if data is not None:
+    if data is not None and target is not None:
         facts = inspect_csv(cwd / data, target)
         note = f"filled from {data}"
     elif repo is not None:

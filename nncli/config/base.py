@@ -18,7 +18,7 @@ class Strict(BaseModel):
 # --- numbers -----------------------------------------------------------------------------------
 
 
-def _no_bool(kind: str) -> BeforeValidator:
+def no_bool(kind: str) -> BeforeValidator:
     """YAML's true/false are not numbers (pydantic would read them as 1 and 0)."""
 
     def check(value: Any) -> Any:
@@ -30,19 +30,13 @@ def _no_bool(kind: str) -> BeforeValidator:
 
 
 # Numbers of the config: ints are fine where floats are expected, numeric strings too (YAML
-# reads 1e-3 as a string), booleans are not; Strict refuses infinities and NaN.
-Float = Annotated[float, _no_bool("a number")]
-PositiveFloat = Annotated[float, Field(gt=0), _no_bool("a number")]
-Int = Annotated[int, _no_bool("an integer")]
-PositiveInt = Annotated[int, Field(gt=0), _no_bool("an integer")]
-
-
-def bounded_float(**bounds: float) -> Any:
-    """A Float within bounds (gt, ge, lt, le) where a field cannot state them itself (in a
-    union or a mapping's values); the bounds come before the boolean check, so the JSON
-    Schema shows them."""
-    return Annotated[float, Field(**bounds), _no_bool("a number")]
-
+# reads 1e-3 as a string), booleans are not; Strict refuses infinities and NaN. Where a field
+# cannot state its bounds itself (in a union or a mapping's values), its alias carries them
+# before the boolean check, so the JSON Schema shows them (e.g. sections.ClassWeight).
+Float = Annotated[float, no_bool("a number")]
+PositiveFloat = Annotated[float, Field(gt=0), no_bool("a number")]
+Int = Annotated[int, no_bool("an integer")]
+PositiveInt = Annotated[int, Field(gt=0), no_bool("an integer")]
 
 # Beyond these, initial weights overflow float32 (or numpy's uniform) and training cannot start.
 MAX_INIT_SCALE = 1000.0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
@@ -27,7 +28,7 @@ class _WithFactoryDefaults(GenerateJsonSchema):
         factory = schema.get("default_factory")
         if factory is None or schema.get("default_factory_takes_data"):
             return super().get_default_value(schema)
-        value = factory()
+        value = cast(Callable[[], Any], factory)()  # takes no data, as just checked
         if isinstance(value, BaseModel):
             return _smallest_mapping(value)
         return value if value is not None else NoDefault

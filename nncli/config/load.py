@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from nncli.config.sections import Config
 from nncli.config.yamlio import Marks, Path_, parse_yaml, read_yaml
@@ -141,7 +142,7 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
     errors = exc.errors(include_url=False)
     paths = [_walk(error["loc"], raw, root)[0] for error in errors]
     typos = _typos_of_missing_keys(errors, paths)
-    kept = []
+    kept: list[tuple[ErrorDetails, Path_]] = []
     for error, path in zip(errors, paths, strict=True):
         if error["type"] in _BRANCH_MISMATCH and any(
             other[: len(path)] == path
@@ -153,11 +154,11 @@ def format_errors(exc: ValidationError, raw: Any, marks: Marks, root: type = Con
             continue  # the unknown key next to it is this key mistyped; its error says so
         kept.append((error, path))
     # Every branch of a union refused the value's type (`loss: null`, `target: 5`): one line.
-    mismatches: dict[Path_, list[dict]] = {}
+    mismatches: dict[Path_, list[ErrorDetails]] = {}
     for error, path in kept:
         if error["type"] in _BRANCH_MISMATCH:
             mismatches.setdefault(path, []).append(error)
-    found = {}
+    found: dict[str, int] = {}  # line -> its line number in the file
     for error, path in kept:
         group = mismatches.get(path, [])
         if len(group) > 1:
@@ -188,7 +189,7 @@ _BRANCH_MISMATCH = {
 }
 
 
-def _typos_of_missing_keys(errors: list[dict], paths: list[Path_]) -> dict[Path_, Path_]:
+def _typos_of_missing_keys(errors: list[ErrorDetails], paths: list[Path_]) -> dict[Path_, Path_]:
     """Unknown key -> the missing required key beside it that it is a typo of (`dta` for
     `data`), so the two errors become one: unknown key 'dta' (did you mean 'data'?)."""
     missing: dict[Path_, list[str]] = {}
@@ -205,7 +206,7 @@ def _typos_of_missing_keys(errors: list[dict], paths: list[Path_]) -> dict[Path_
 
 
 def _format_one(
-    error: dict, raw: Any, marks: Marks, root: type, meant: Path_ | None = None
+    error: ErrorDetails, raw: Any, marks: Marks, root: type, meant: Path_ | None = None
 ) -> tuple[str, str]:
     """One error's line and its `file:line:col`; `meant` is the missing key a typo stands for."""
     path, owner, annotation = _walk_typed(error["loc"], raw, root)
@@ -248,7 +249,9 @@ def _format_one(
     return f"{dotted}: {message}" + (f" ({where})" if where else ""), where
 
 
-def _format_mismatches(group: list[dict], path: Path_, raw: Any, marks: Marks) -> tuple[str, str]:
+def _format_mismatches(
+    group: list[ErrorDetails], path: Path_, raw: Any, marks: Marks
+) -> tuple[str, str]:
     """One line for a value that no branch of a union takes: what each branch expected."""
     wanted: list[str] = []
     for error in group:

@@ -110,8 +110,12 @@ class OutputConfig(Strict):
     ] = Field(
         "auto", description="auto: softmax (multi-class), sigmoid (binary), linear (regression)"
     )
+    # A default written as in YAML (a bare name) is validated into its spec: restating
+    # Strict's validate_default=True lets the type checker take it for the spec's input.
     init: Annotated[InitSpec, NamedInit] = Field(
-        "xavier_uniform", description="weight initializer of the output layer"
+        "xavier_uniform",
+        validate_default=True,
+        description="weight initializer of the output layer",
     )
 
 
@@ -119,13 +123,16 @@ class ModelConfig(Strict):
     """The network: hidden layers in order, then the output layer."""
 
     init: Annotated[InitSpec, NamedInit] = Field(
-        "he_normal", description="default weight initializer of hidden dense layers"
+        "he_normal",
+        validate_default=True,
+        description="default weight initializer of hidden dense layers",
     )
     activation: Annotated[ActivationSpec, NamedActivation] = Field(
-        "relu", description="default activation of hidden dense layers"
+        "relu", validate_default=True, description="default activation of hidden dense layers"
     )
     layers: list[LayerSpec] = Field(
         default_factory=lambda: [{"type": "dense", "units": 64}],
+        validate_default=True,
         description="hidden layers; the output layer is added for you",
     )
     output: OutputConfig = Field(

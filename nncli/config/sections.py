@@ -12,8 +12,8 @@ from nncli.config.base import (
     PositiveFloat,
     PositiveInt,
     Strict,
-    bounded_float,
     named,
+    no_bool,
 )
 from nncli.config.network import ModelConfig
 from nncli.engine.metrics import ALL_SCORES, unknown_metric
@@ -22,7 +22,9 @@ from nncli.engine.metrics import ALL_SCORES, unknown_metric
 
 # A class weight far from 1 underflows to 0 or overflows in float32 (and the weighted mean
 # divides by the weights' sum); a ratio of 10^12 between two classes is plenty.
-ClassWeight = bounded_float(ge=1e-6, le=1e6)
+ClassWeight = Annotated[float, Field(ge=1e-6, le=1e6), no_bool("a number")]
+# A validation fraction (the other choices are a CSV path or null).
+Fraction = Annotated[float, Field(gt=0, lt=1), no_bool("a number")]
 
 
 class CrossEntropyLoss(Strict):
@@ -253,7 +255,7 @@ class DataConfig(Strict):
     """CSV files with a header row; paths are relative to the config file."""
 
     train: str = Field(description="training CSV, relative to the config file")
-    validation: bounded_float(gt=0, lt=1) | str | None = Field(
+    validation: Fraction | str | None = Field(
         0.2,
         description="fraction held out of train (stratified for classification), "
         "a CSV path, or null",

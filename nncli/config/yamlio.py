@@ -9,7 +9,8 @@ import yaml
 
 from nncli.errors import ConfigError
 
-Path_ = tuple[str | int, ...]
+# A node's place: mapping keys (YAML's may be numbers or booleans too) and list indices.
+Path_ = tuple[str | int | float, ...]
 Marks = dict[Path_, str]
 
 MAX_BYTES = 1_000_000

@@ -45,19 +45,25 @@ class Choice(Strict):
     values: list[Any] = Field(min_length=1, description="grid values, or a random choice")
 
 
-class Uniform(Strict):
-    distribution: Literal["uniform"]
+class _Interval(Strict):
+    """low < high; each distribution narrows `distribution` to its own tag."""
+
+    distribution: str
     low: float
     high: float
 
     @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
+    def _ordered(self) -> _Interval:
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
 
 
-class LogUniform(Uniform):
+class Uniform(_Interval):
+    distribution: Literal["uniform"]
+
+
+class LogUniform(_Interval):
     distribution: Literal["log_uniform"]
     low: PositiveFloat
     high: PositiveFloat
@@ -228,7 +234,7 @@ def _check_method(spec: SweepFile, marks: Marks) -> None:
                 f"parameters.{key}: a {dist.distribution} distribution needs method: random; "
                 f"a grid takes a list of values ({at('parameters', key)})"
             )
-    size = math.prod(len(d.values) for d in spec.parameters.values())
+    size = math.prod(len(values) for values in _grid_values(spec).values())
     if size > MAX_TRIALS:
         raise ConfigError(f"parameters: the grid has {size} combinations, at most {MAX_TRIALS}")
 
@@ -241,10 +247,14 @@ def _check_metric_is_logged(metric: str, configs: list[Config], where: str) -> N
         )
 
 
+def _grid_values(spec: SweepFile) -> dict[str, list[Any]]:
+    """Each parameter's values (_check_method has made sure a grid has only choices)."""
+    return {k: d.values for k, d in spec.parameters.items() if isinstance(d, Choice)}
+
+
 def _grid(spec: SweepFile) -> list[dict[str, Any]]:
-    keys = list(spec.parameters)
-    values = [spec.parameters[k].values for k in keys]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+    grid = _grid_values(spec)
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def _random(spec: SweepFile) -> list[dict[str, Any]]:
