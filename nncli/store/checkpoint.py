@@ -15,11 +15,11 @@ from typing import IO, Any
 import numpy as np
 
 from nncli.errors import CheckpointError
+from nncli.store.run_folder import CHECKPOINTS, SUFFIX, RunFolder
 
 FORMAT = "nncli-checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
-SUFFIX = ".npz"
 GROUPS = ("params", "optim", "prep", "head")  # every array is `<group>/<name>`
 FLOATS = ("float32", "float64")  # the dtypes of every array (training.dtype's choices)
 MAX_EPOCH = 10**9  # a training state counting this many epochs is damaged, not long
@@ -128,13 +128,12 @@ def resolve_checkpoint_path(target: str | Path) -> Path:
     """A checkpoint file, or a run folder (then its best checkpoint, else its last)."""
     target = Path(target)
     if target.is_dir():
-        for name in ("best", "last"):
-            candidate = target / "checkpoints" / f"{name}{SUFFIX}"
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(
-            f"{target}: a folder without checkpoints/best{SUFFIX} or last{SUFFIX}"
-        )
+        found = RunFolder(target).best_or_last()
+        if found is None:
+            raise CheckpointError(
+                f"{target}: a folder without {CHECKPOINTS}/best{SUFFIX} or last{SUFFIX}"
+            )
+        return found
     if not target.exists():
         raise CheckpointError(f"{target}: no such checkpoint file or run folder")
     if is_temp_file(target):

@@ -18,8 +18,9 @@ from rich.table import Table
 
 from nncli.engine.metrics import metric_mode
 from nncli.errors import DataError
+from nncli.store.run_folder import CHECKPOINTS, METRICS, SUMMARY, RunFolder
 
-RUN_FILES = ("summary.json", "metrics.csv")
+RUN_FILES = (SUMMARY, METRICS)  # a run has a record when it has one of these
 SORT_KEYS = ("date", "name", "epochs")  # besides metrics.csv columns and test_<metric>
 
 
@@ -93,7 +94,7 @@ def collect_runs(paths: list[Path]) -> list[RunInfo]:
     """Runs named on the command line: run folders, folders of runs, or a run's checkpoint."""
     runs: list[RunInfo] = []
     for path in paths:
-        if path.is_file() and path.parent.name == "checkpoints":
+        if path.is_file() and path.parent.name == CHECKPOINTS:
             path = path.parent.parent
         if path.is_dir() and is_run(path):
             runs.append(read_run(path))
@@ -109,8 +110,9 @@ def collect_runs(paths: list[Path]) -> list[RunInfo]:
 
 def read_run(folder: Path) -> RunInfo:
     """A run from its summary.json (written when training ends) and metrics.csv (per epoch)."""
-    summary = _read_summary(folder / "summary.json")
-    history = read_metrics(folder / "metrics.csv")
+    run = RunFolder(folder)
+    summary = _read_summary(run.summary)
+    history = read_metrics(run.metrics)
     epochs_logged = len(history.get("epoch", []))
     stamp = summary.get("finished")
     if stamp:

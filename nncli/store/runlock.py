@@ -8,13 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nncli.errors import NncliError
+from nncli.store.run_folder import RunFolder
 
 try:
     import fcntl
 except ImportError:  # Windows has no flock; run folders are not locked there
     fcntl = None  # type: ignore[assignment]
-
-LOCK_NAME = ".lock"
 
 
 @contextmanager
@@ -28,7 +27,7 @@ def run_lock(folder: Path, label: str) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    path = folder / LOCK_NAME
+    path = RunFolder(folder).lock
     fd = _acquire(path, label)
     try:
         yield

@@ -1,4 +1,4 @@
-"""The run folder: where it goes, metrics.csv and gradients.csv rows, summary.json, epoch lines."""
+"""What a run writes as it trains: metrics.csv and gradients.csv rows, summary.json, epoch lines."""
 
 from __future__ import annotations
 
@@ -6,55 +6,19 @@ import csv
 import io
 import json
 import math
-import re
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from nncli.errors import NncliError
 from nncli.store.checkpoint import atomic_write
-
-RUNS_ROOT = Path("runs")
-
-
-MAX_NAME = 100  # characters of a run name kept in its folder name (file systems allow 255 bytes)
-
-
-def safe_name(name: str) -> str:
-    """A run name usable as one folder name under runs/: no separators, no leading dots, so
-    `../../etc` becomes `etc`; nothing a name contains can point outside runs/."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:MAX_NAME].strip(".-")
-    return cleaned or "run"
+from nncli.store.run_folder import RUNS_ROOT, RunFolder
 
 
 def new_run_dir(name: str, run_dir: str | Path | None, root: Path = RUNS_ROOT) -> Path:
-    """`runs/<name>/<stamp>/`, or the user's `--run-dir`, which must be new or empty."""
-    if run_dir is not None:
-        path = Path(run_dir)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise NncliError(
-                f"--run-dir {path}: exists and is not an empty folder; refusing to overwrite it "
-                "(use --resume to continue a run)"
-            )
-        path.mkdir(parents=True, exist_ok=True)
-        try:  # claim it: of two runs started on the same empty folder, one gets it
-            (path / "checkpoints").mkdir()
-        except FileExistsError:
-            raise NncliError(f"--run-dir {path}: another run has just started there") from None
-        return path
-    base = root / safe_name(name)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 1000):
-        path = base / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-        try:
-            path.mkdir(parents=True, exist_ok=False)
-            return path
-        except FileExistsError:
-            continue
-    raise NncliError(f"{base}: could not create a new run folder")
+    """RunFolder.create's path, for the trainer until it holds a RunFolder itself."""
+    return RunFolder.create(name, run_dir, root).path
 
 
 def write_json(path: Path, data: Any) -> None:

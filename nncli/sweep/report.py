@@ -17,6 +17,7 @@ from rich.table import Table
 
 from nncli.config.load import dump_yaml
 from nncli.errors import ConfigError
+from nncli.store.run_folder import RunFolder
 from nncli.sweep.config import Run, Sweep
 
 RUNS = "runs"  # the run folders, inside the sweep's output folder
@@ -81,7 +82,7 @@ class Ledger:
             key = (int(row["trial"]), int(row["seed"]))
             if row["status"] != "ok" or key not in runs:
                 continue
-            saved = self.out / row["run_dir"] / "config.yaml"
+            saved = RunFolder(self.out / row["run_dir"]).config
             if not saved.is_file():
                 continue  # the run folder is gone: run it again
             if saved.read_text(encoding="utf-8") != dump_yaml(runs[key].config):

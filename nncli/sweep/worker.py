@@ -16,6 +16,7 @@ from rich.console import Console
 from nncli import __version__
 from nncli.config.sections import Config
 from nncli.errors import DataError, NncliError
+from nncli.store.run_folder import RunFolder
 from nncli.training.trainer import Trainer
 
 # One BLAS thread per trial: trials already run in parallel, one per worker thread.
@@ -58,7 +59,7 @@ def metric_of(summary: dict[str, Any], run_dir: Path, metric: str) -> tuple[floa
         if metric[5:] not in tests:
             raise NncliError(f"metric {metric}: not computed here; test metrics: {list(tests)}")
         return float(tests[metric[5:]]), best_epoch
-    with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+    with RunFolder(run_dir).metrics.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     logged = [c for c in (rows[0] if rows else {}) if c not in ("epoch", "lr", "seconds")]
     if metric not in logged:
