@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import signal
 import sys
@@ -10,22 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from nncli import __version__
-from nncli.cli.output import (
-    err,
-    gradcheck_table,
-    out,
-    print_notes,
-    show_evaluation,
-    write_predictions,
-)
-from nncli.config.load import dump_yaml, load_config, parse_set_options
-from nncli.data.read import iter_features, read_features
-from nncli.errors import DataError, NncliError
-from nncli.store.model import load
+from nncli.cli.checks import check_gradients, validate_config
+from nncli.cli.evaluate import evaluate_file
+from nncli.cli.output import err, out
+from nncli.cli.predict import predict_file
+from nncli.cli.runs import show_runs
+from nncli.cli.train import train_config
+from nncli.errors import NncliError
 
 app = typer.Typer(
     help="Train feedforward neural networks from YAML configs (NumPy backpropagation).",
@@ -89,36 +82,11 @@ def train(
 
     Example: nncli train configs/iris.yaml --set optimizer.lr=0.01
     """
-    from nncli.training.trainer import Trainer
-
     if quiet and verbose:
         raise typer.BadParameter("--quiet and --verbose exclude each other")
-    trainer = Trainer(
-        load_config(config, parse_set_options(set_ or [])),
-        Console(stderr=True, quiet=True) if quiet else err,
-    )
-    if verbose:
-        from nncli.cli.architecture import trainer_table
-
-        trainer.verbose = True
-        err.print(trainer_table(trainer))
-    result = trainer.run(run_dir, resume)
-    if quiet:
-        err.print(f"run folder: {result.run_dir}", highlight=False, markup=False)
-    if result.signal is not None:  # Ctrl-C or SIGTERM: never exit 0
-        if result.stop_reason == "interrupted":
-            again = shlex.join(["nncli", "train", str(config), *_set_args(set_)])
-            err.print(
-                f"interrupted after epoch {result.summary['epochs_run']} (saved); continue with: "
-                f"{again} --resume {shlex.quote(str(result.run_dir))}",
-                highlight=False,
-                markup=False,
-            )
-        raise typer.Exit(128 + result.signal)
-
-
-def _set_args(options: list[str] | None) -> list[str]:
-    return [arg for option in options or [] for arg in ("--set", option)]
+    code = train_config(config, set_ or [], run_dir, resume, quiet, verbose)
+    if code is not None:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -136,14 +104,7 @@ def validate(
 
     Example: nncli validate configs/iris.yaml > resolved.yaml
     """
-    from nncli.cli.architecture import describe_network
-
-    resolved = load_config(config, parse_set_options(set_ or []))
-    table = describe_network(resolved)
-    sys.stdout.write(dump_yaml(resolved))
-    sys.stdout.flush()
-    err.print(table)
-    err.print(f"[green]ok[/green]: {escape(str(config))} is a valid config", highlight=False)
+    validate_config(config, set_ or [])
 
 
 @app.command()
@@ -207,19 +168,7 @@ def runs(
 
     Example: nncli runs --sort val_loss
     """
-    from nncli.store.history import find_runs, runs_table, sort_runs, table_width
-
-    found, notes = find_runs(root)
-    found = sort_runs(found, sort) if found else []
-    print_notes(notes)
-    if as_json:
-        sys.stdout.write(json.dumps([run.to_json() for run in found], indent=2) + "\n")
-    elif found:
-        table = runs_table(found, sort, Path.cwd())
-        width = None if out.is_terminal else max(out.width, table_width(table))
-        Console(highlight=False, width=width).print(table)  # piped: no 80-column wrap
-    else:
-        err.print(f"no runs under {root}", highlight=False, markup=False)
+    show_runs(root, sort, as_json)
 
 
 @app.command()
@@ -279,25 +228,7 @@ def evaluate(
 
     Example: nncli evaluate runs/iris/20260101-120000 --json
     """
-    model = load(checkpoint)
-    path = data if data is not None else model.config.data.test
-    if path is None:
-        raise DataError(f"{checkpoint}: the run's config has no data.test; pass --data CSV")
-    notes: list[str] = []
-    data_config = model.config.data
-    x, y = read_features(
-        path,
-        model.prep,
-        data_config.delimiter,
-        need_target=True,
-        missing=data_config.missing,
-        notes=notes,
-    )
-    assert y is not None  # need_target=True: read_features returns the targets
-    print_notes(notes)
-    title = f"{Path(path).name} ({len(x)} rows)"
-    metrics = model.evaluate_arrays(x, y, per_target=True, source=path)
-    show_evaluation(metrics, model.classes, title, as_json)
+    evaluate_file(checkpoint, data, as_json)
 
 
 @app.command()
@@ -320,33 +251,7 @@ def predict(
 
     Example: nncli predict runs/iris/20260101-120000 datasets/iris/test.csv --proba
     """
-    if output is not None:
-        _check_output(output, input_csv, checkpoint)
-    model = load(checkpoint)
-    if proba and model.task != "classification":
-        raise DataError("--proba: this model does regression; there are no class probabilities")
-    chunks = iter_features(input_csv, model.prep, model.config.data.delimiter)
-    write_predictions(model, chunks, proba, output)
-
-
-def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:
-    """Refuse an --output that is a folder, the input, or a file of the run being read:
-    predict would replace it with its output."""
-    if output.name in ("", ".", "..") or output.is_dir():
-        raise DataError(f"--output {output}: is a directory; give a file name")
-    if not output.exists():
-        return
-    run = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    if run.name == "checkpoints":
-        run = run.parent
-    owned = [input_csv, checkpoint]
-    if (run / "checkpoints").is_dir():  # a run folder, not a checkpoint kept on its own
-        run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
-        owned += [*(run / name for name in run_files), *run.glob("checkpoints/*.npz")]
-    for path in owned:
-        if path.is_file() and output.samefile(path):
-            what = "the input CSV" if path == input_csv else f"a file of the run folder {run}"
-            raise DataError(f"--output {output}: is {what}; write the predictions elsewhere")
+    predict_file(checkpoint, input_csv, output, proba)
 
 
 @app.command()
@@ -365,16 +270,7 @@ def gradcheck(
 
     Example: nncli gradcheck configs/digits.yaml
     """
-    from nncli.training.diagnose import TOLERANCE, error_is_ok, gradcheck_config, worst
-
-    rows_ = gradcheck_config(config, parse_set_options(set_ or []), rows, max_elements)
-    used = next((r.shape[0] for r in rows_ if r.name == "input"), rows)  # a smaller data set
-    out.print(gradcheck_table(rows_, config, used))
-    if not error_is_ok(worst(rows_)):
-        raise NncliError(
-            f"gradient check failed: worst relative error {worst(rows_):.2e} > {TOLERANCE:g}"
-        )
-    err.print(f"[green]ok[/green]: every relative error <= {TOLERANCE:g}", highlight=False)
+    check_gradients(config, set_ or [], rows, max_elements)
 
 
 @app.command()

@@ -23,7 +23,9 @@ from pydantic import (
 )
 
 from nncli.config.base import Strict
-from nncli.config.load import MAX_ERRORS, apply_override, config_from_raw, format_errors
+from nncli.config.load import config_from_raw
+from nncli.config.messages import MAX_ERRORS, format_errors
+from nncli.config.overrides import apply_override
 from nncli.config.sections import Config
 from nncli.config.yamlio import Marks, read_yaml
 from nncli.engine.metrics import ALL_SCORES, metric_mode, unknown_metric

@@ -19,12 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncli.config.load import (
-    config_from_raw,
-    load_config,
-    parse_set_options,
-    resolved_dict,
-)
+from nncli.config.load import config_from_raw, load_config, resolved_dict
+from nncli.config.overrides import parse_set_options
 from nncli.config.sections import Config
 from nncli.config.yamlio import MAX_BYTES, parse_yaml
 from nncli.errors import ConfigError

@@ -1,0 +1,41 @@
+"""`nncli predict`: one prediction per input row, written as CSV, never over a file it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nncli.cli.output import write_predictions
+from nncli.data.read import iter_features
+from nncli.errors import DataError
+from nncli.store.model import load
+
+
+def predict_file(checkpoint: Path, input_csv: Path, output: Path | None, proba: bool) -> None:
+    """Predict every row of `input_csv`, in order, to `output` (None: stdout)."""
+    if output is not None:
+        _check_output(output, input_csv, checkpoint)
+    model = load(checkpoint)
+    if proba and model.task != "classification":
+        raise DataError("--proba: this model does regression; there are no class probabilities")
+    chunks = iter_features(input_csv, model.prep, model.config.data.delimiter)
+    write_predictions(model, chunks, proba, output)
+
+
+def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:
+    """Refuse an --output that is a folder, the input, or a file of the run being read:
+    predict would replace it with its output."""
+    if output.name in ("", ".", "..") or output.is_dir():
+        raise DataError(f"--output {output}: is a directory; give a file name")
+    if not output.exists():
+        return
+    run = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    if run.name == "checkpoints":
+        run = run.parent
+    owned = [input_csv, checkpoint]
+    if (run / "checkpoints").is_dir():  # a run folder, not a checkpoint kept on its own
+        run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
+        owned += [*(run / name for name in run_files), *run.glob("checkpoints/*.npz")]
+    for path in owned:
+        if path.is_file() and output.samefile(path):
+            what = "the input CSV" if path == input_csv else f"a file of the run folder {run}"
+            raise DataError(f"--output {output}: is {what}; write the predictions elsewhere")
