@@ -9,6 +9,7 @@ import pytest
 
 from nncli.engine.base import Param
 from nncli.engine.clipping import clip_grad_norm
+from nncli.engine.optimizer_state import Slot
 from nncli.engine.optimizers import OPTIMIZERS, Optimizer
 
 
@@ -142,6 +143,30 @@ def test_adagrad_two_steps() -> None:
     p = make_param([1.0, 1.0])
     out = run(OPTIMIZERS["adagrad"](0.1), p, [[3.0, -4.0], [4.0, 0.0]])
     np.testing.assert_allclose(out, [0.82, 1.1], rtol=1e-9)
+
+
+def test_a_new_optimizer_is_its_slots_and_its_update() -> None:
+    # The recipe Optimizer's docstring gives: sign descent with momentum, vel = b*vel + g and
+    # w -= lr * sign(vel), is a slot declaration and four lines of update.
+    # step 1: vel = [2, -3]           -> w = [1 - 0.1, -1 + 0.1] = [0.9, -0.9]
+    # step 2: vel = [1 - 1, -1.5 + 1] -> w = [0.9 - 0, -0.9 + 0.1] = [0.9, -0.8]
+    class SignMomentum(Optimizer):
+        def slots(self) -> dict[str, Slot]:
+            return {"velocity": Slot(shrinks_by=0.5)}
+
+        def update(self, value, g, state, tmp) -> None:
+            velocity = state["velocity"]
+            velocity *= 0.5
+            velocity += g
+            value -= self.lr * np.sign(velocity, out=tmp)
+
+    p = make_param([1.0, -1.0])
+    opt = SignMomentum(0.1)
+    run(opt, p, [[2.0, -3.0], [-1.0, 1.0]])
+    np.testing.assert_allclose(p.value, [0.9, -0.8], rtol=1e-15)
+    arrays, scalars = opt.state_dict()
+    assert scalars == {"t": 2}
+    np.testing.assert_array_equal(arrays["velocity/w"], [0.0, -0.5])
 
 
 # --- properties every optimizer shares ---------------------------------------------------
