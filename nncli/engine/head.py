@@ -18,12 +18,27 @@ from nncli.engine.activations import Activation, Sigmoid, Softmax, sigmoid
 
 
 class Loss:
-    """A mean loss over the batch; `value_and_grad` differentiates w.r.t. the outputs."""
+    """A mean loss over the batch and its gradient, in one of two kinds.
+
+    Most losses compare the output activation's outputs with the targets: they implement
+    `value_and_grad`, differentiating w.r.t. the outputs. A loss that names an `activation`
+    is fused with it: it implements `from_logits`, taking the logits before that activation,
+    so it never forms log(p) (the Head checks the pairing and picks the path).
+    """
 
     name: ClassVar[str]
+    activation: ClassVar[type[Activation] | None] = None
 
     def value_and_grad(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
-        raise NotImplementedError
+        """Mean loss and its gradient w.r.t. `outputs` (losses without an `activation`)."""
+        raise NotImplementedError(f"{self.name} is computed from logits")
+
+    def from_logits(
+        self, logits: np.ndarray, targets: np.ndarray, grad: bool = True
+    ) -> tuple[float, np.ndarray | None]:
+        """Mean loss and, with `grad` (else None), its gradient w.r.t. the logits (losses
+        with an `activation`)."""
+        raise NotImplementedError(f"{self.name} is computed from the outputs")
 
     def options(self) -> dict[str, Any]:
         return {}
@@ -219,7 +234,7 @@ class Head:
     """
 
     def __init__(self, activation: Activation, loss: Loss) -> None:
-        required = getattr(loss, "activation", None)
+        required = loss.activation
         if required is not None and not isinstance(activation, required):
             raise ValueError(
                 f"loss {loss.name!r} needs the {required.name!r} output activation, "
@@ -232,7 +247,9 @@ class Head:
     def loss_and_grad(self, logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean loss and its gradient w.r.t. the logits (already divided by n)."""
         if self._fused:
-            return self.loss_fn.from_logits(logits, targets)
+            loss, grad = self.loss_fn.from_logits(logits, targets)
+            assert grad is not None  # None only when asked for no gradient
+            return loss, grad
         outputs = self.activation.forward(logits, training=False)
         loss, grad = self.loss_fn.value_and_grad(outputs, _dense_targets(targets, outputs))
         return loss, self.activation.backward(grad)
