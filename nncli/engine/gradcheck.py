@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,12 +48,8 @@ def check_gradients(
     batchnorm running statistics are restored after every probe. `max_elements` checks a
     random subset of each array's entries (chosen with `seed`) to bound the cost.
     """
-    net = copy.deepcopy(network)
+    net = _float64_copy(network)
     head = copy.deepcopy(head)
-    for _, layer in net.layers():
-        for store in (layer.params, layer.grads, layer.buffers):
-            for key, value in store.items():
-                store[key] = value.astype(np.float64)
     x = np.array(x, dtype=np.float64)
     targets = np.asarray(targets)
     if targets.dtype.kind == "f":
@@ -83,18 +80,46 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     errors = {}
     for name, value in arrays.items():
-        flat = list(np.ndindex(value.shape))
-        if max_elements is not None and len(flat) > max_elements:
-            flat = [flat[i] for i in sorted(rng.choice(len(flat), max_elements, replace=False))]
-        numeric = np.empty(len(flat))
-        for j, index in enumerate(flat):
-            original = value[index]
-            value[index] = original + eps
-            plus = loss()
-            value[index] = original - eps
-            minus = loss()
-            value[index] = original
-            numeric[j] = (plus - minus) / (2.0 * eps)
-        picked = np.array([analytic[name][index] for index in flat])
+        indices = _entries(value.shape, max_elements, rng)
+        numeric = _central_differences(loss, value, indices, eps)
+        picked = np.array([analytic[name][index] for index in indices])
         errors[name] = relative_error(picked, numeric, floor)
     return errors
+
+
+def _float64_copy(network: Layer) -> Layer:
+    """A deep copy of `network` with every param, grad and buffer in float64."""
+    net = copy.deepcopy(network)
+    for _, layer in net.layers():
+        for store in (layer.params, layer.grads, layer.buffers):
+            for key, value in store.items():
+                store[key] = value.astype(np.float64)
+    return net
+
+
+def _entries(
+    shape: tuple[int, ...], max_elements: int | None, rng: np.random.Generator
+) -> list[tuple[int, ...]]:
+    """Every index of an array of `shape`, or `max_elements` of them drawn at random."""
+    indices = list(np.ndindex(shape))
+    if max_elements is not None and len(indices) > max_elements:
+        picks = sorted(rng.choice(len(indices), max_elements, replace=False))
+        indices = [indices[i] for i in picks]
+    return indices
+
+
+def _central_differences(
+    loss: Callable[[], float], value: np.ndarray, indices: list[tuple[int, ...]], eps: float
+) -> np.ndarray:
+    """(loss(v + eps) - loss(v - eps)) / 2eps for each entry of `value` at `indices`,
+    nudging the entry in place and putting it back."""
+    numeric = np.empty(len(indices))
+    for j, index in enumerate(indices):
+        original = value[index]
+        value[index] = original + eps
+        plus = loss()
+        value[index] = original - eps
+        minus = loss()
+        value[index] = original
+        numeric[j] = (plus - minus) / (2.0 * eps)
+    return numeric
