@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
 import yaml
 
@@ -16,6 +17,72 @@ from nncli.errors import DataError, NncliError
 
 BUNDLED = Path("datasets") / "iris" / "train.csv"
 COMMENT_COLUMN = 34
+
+# `nncli init`'s config. $header and $data_note are optional lines (ending in a newline), the
+# other fields whole lines whose comments _c aligns; $path, $width and $output are values.
+STARTER = Template("""\
+${header}# nncli config. Check it: nncli validate $path   Train: nncli train $path
+# Only data.train and data.target are required; the other keys show their default or a
+# good first choice, with alternatives in comments. Every key: docs/config.md, or
+# `nncli schema` (JSON Schema, for editor completion).
+${data_note}
+$name
+seed: 0                           # drives init, shuffling, the validation split, dropout
+
+data:
+$train
+$test
+$target
+$task
+$validation
+  scale: standard                 # standard | minmax | none (fit on the training rows)
+$features
+
+model:
+  activation: relu                # relu | gelu | silu | elu | selu | leaky_relu | tanh | ...
+  init: he_normal                 # he_normal | he_uniform | xavier_uniform | lecun_normal | ...
+  layers:                         # hidden layers in order; the output layer is added for you
+    - {type: dense, units: $width}
+    - {type: dense, units: $width}
+    # - {type: dropout, rate: 0.2}
+    # - {type: batchnorm}         # or {type: layernorm}
+    # - type: residual            # out = x + f(x)
+    #   layers:
+    #     - {type: dense, units: $width}
+    #     - {type: dense, units: $width, activation: linear}
+  output:
+    activation: auto              # auto: $output
+    init: xavier_uniform
+
+$loss
+
+optimizer:
+  type: adam                      # sgd | adam | adamw | rmsprop | adagrad
+  lr: 0.003
+  weight_decay: 0.0               # L2 on dense weights (adamw: decoupled)
+  # sgd: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true}
+
+# schedule:                       # learning-rate schedule; default: constant
+#   type: cosine                  # constant | step | exponential | cosine | plateau
+#   warmup_epochs: 5
+
+training:
+  epochs: 200                     # at most; early stopping usually ends sooner
+$batch_size
+  shuffle: true
+  grad_clip: null                 # e.g. 1.0: clip the global gradient norm
+  dtype: float32                  # float32 | float64
+$early_stopping
+  checkpoint:
+    every: 0                      # also keep checkpoints/epoch-NNNN.npz every N epochs
+""")
+LOSS_OPTIONS = "# loss: {name: cross_entropy, label_smoothing: 0.1, class_weights: balanced}"
+EARLY_STOPPING = """\
+  early_stopping:                 # null: train every epoch
+    monitor: val_loss             # any metrics.csv column, e.g. val_accuracy
+    patience: 20
+    restore_best: true            # end with the best epoch's weights"""
+NO_EARLY_STOPPING = "  early_stopping: null            # needs validation data to watch"
 
 
 @dataclass(frozen=True)
@@ -110,93 +177,51 @@ def write_starter(
 
 def starter_text(facts: DataFacts | None, folder: Path, schema: Path | None, path: Path) -> str:
     """The commented config: every section, the useful options, alternatives in comments."""
-    lines: list[str] = []
-    add = lines.append
-    if schema is not None:
-        add(f"# yaml-language-server: $schema={_relative(schema, folder)}")
-    add(f"# nncli config. Check it: nncli validate {path}   Train: nncli train {path}")
-    add("# Only data.train and data.target are required; the other keys show their default or a")
-    add("# good first choice, with alternatives in comments. Every key: docs/config.md, or")
-    add("# `nncli schema` (JSON Schema, for editor completion).")
+    header = f"# yaml-language-server: $schema={_relative(schema, folder)}\n" if schema else ""
     if facts is None:
         facts = DataFacts(Path("data/train.csv"), None, "label", "auto", None, [], [], 0)
-        train, test = "data/train.csv", None
+        train, test, data_note = "data/train.csv", None, ""
     else:
         train = _relative(facts.train, folder)
         test = _relative(facts.test, folder) if facts.test else None
-        add(f"# Data: {_describe(facts)}")
-    n_out = len(facts.classes) if facts.classes else 1
-    width = _width(len(facts.features) or 8, n_out)
+        data_note = f"# Data: {_describe(facts)}\n"
     small = 0 < facts.rows < 20
-    add("")
-    add(_c(f"# name: {path.stem}", "run name (default: this file's name): runs/<name>/<time>/"))
-    add(_c("seed: 0", "drives init, shuffling, the validation split, dropout"))
-    add("")
-    add("data:")
-    add(_c(f"  train: {_scalar(train)}", "CSV with a header row, relative to this file"))
     if test is not None:
-        add(_c(f"  test: {_scalar(test)}", "evaluated once, after training"))
+        test_line = _c(f"  test: {_scalar(test)}", "evaluated once, after training")
     else:
-        add(_c("  test: null", "a test CSV, evaluated once after training"))
-    add(_c(f"  target: {_scalar(facts.target)}", "the column to predict"))
-    add(_c(f"  task: {facts.task}", "auto | classification | regression"))
-    validation = "null" if small else "0.2"
-    add(_c(f"  validation: {validation}", "fraction of train held out, a CSV path, or null"))
-    add(_c("  scale: standard", "standard | minmax | none (fit on the training rows)"))
+        test_line = _c("  test: null", "a test CSV, evaluated once after training")
     if facts.dropped:
-        add(_c(f"  features: {_scalar(facts.features)}", "null: every column but the target"))
-        add(f"  # left out, not numbers: {', '.join(facts.dropped)}")
+        features = _c(f"  features: {_scalar(facts.features)}", "null: every column but the target")
+        features += f"\n  # left out, not numbers: {', '.join(facts.dropped)}"
     else:
-        add(_c("  features: null", "null: every column but the target; or a list"))
-    add("")
-    add("model:")
-    add(_c("  activation: relu", "relu | gelu | silu | elu | selu | leaky_relu | tanh | ..."))
-    add(_c("  init: he_normal", "he_normal | he_uniform | xavier_uniform | lecun_normal | ..."))
-    add(_c("  layers:", "hidden layers in order; the output layer is added for you"))
-    add(f"    - {{type: dense, units: {width}}}")
-    add(f"    - {{type: dense, units: {width}}}")
-    add("    # - {type: dropout, rate: 0.2}")
-    add(_c("    # - {type: batchnorm}", "or {type: layernorm}"))
-    add(_c("    # - type: residual", "out = x + f(x)"))
-    add("    #   layers:")
-    add(f"    #     - {{type: dense, units: {width}}}")
-    add(f"    #     - {{type: dense, units: {width}, activation: linear}}")
-    add("  output:")
-    add(_c("    activation: auto", f"auto: {_output(facts)}"))
-    add("    init: xavier_uniform")
-    add("")
+        features = _c("  features: null", "null: every column but the target; or a list")
     if facts.task == "regression":
-        add(_c("loss: auto", "auto: mse; or mae, huber, {name: huber, delta: 1.0}"))
+        loss = _c("loss: auto", "auto: mse; or mae, huber, {name: huber, delta: 1.0}")
     else:
-        add(_c("loss: auto", f"auto: {_loss(facts)}; or with options:"))
-        add("# loss: {name: cross_entropy, label_smoothing: 0.1, class_weights: balanced}")
-    add("")
-    add("optimizer:")
-    add(_c("  type: adam", "sgd | adam | adamw | rmsprop | adagrad"))
-    add("  lr: 0.003")
-    add(_c("  weight_decay: 0.0", "L2 on dense weights (adamw: decoupled)"))
-    add("  # sgd: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true}")
-    add("")
-    add(_c("# schedule:", "learning-rate schedule; default: constant"))
-    add(_c("#   type: cosine", "constant | step | exponential | cosine | plateau"))
-    add("#   warmup_epochs: 5")
-    add("")
-    add("training:")
-    add(_c("  epochs: 200", "at most; early stopping usually ends sooner"))
-    add(_c(f"  batch_size: {16 if facts.rows and facts.rows < 500 else 32}", "rows per step"))
-    add("  shuffle: true")
-    add(_c("  grad_clip: null", "e.g. 1.0: clip the global gradient norm"))
-    add(_c("  dtype: float32", "float32 | float64"))
-    if small:
-        add(_c("  early_stopping: null", "needs validation data to watch"))
-    else:
-        add(_c("  early_stopping:", "null: train every epoch"))
-        add(_c("    monitor: val_loss", "any metrics.csv column, e.g. val_accuracy"))
-        add("    patience: 20")
-        add(_c("    restore_best: true", "end with the best epoch's weights"))
-    add("  checkpoint:")
-    add(_c("    every: 0", "also keep checkpoints/epoch-NNNN.npz every N epochs"))
-    return "\n".join(lines) + "\n"
+        loss = _c("loss: auto", f"auto: {_loss(facts)}; or with options:") + "\n" + LOSS_OPTIONS
+    batch_size = 16 if facts.rows and facts.rows < 500 else 32
+    return STARTER.substitute(
+        header=header,
+        path=path,
+        data_note=data_note,
+        name=_c(
+            f"# name: {path.stem}", "run name (default: this file's name): runs/<name>/<time>/"
+        ),
+        train=_c(f"  train: {_scalar(train)}", "CSV with a header row, relative to this file"),
+        test=test_line,
+        target=_c(f"  target: {_scalar(facts.target)}", "the column to predict"),
+        task=_c(f"  task: {facts.task}", "auto | classification | regression"),
+        validation=_c(
+            f"  validation: {'null' if small else '0.2'}",
+            "fraction of train held out, a CSV path, or null",
+        ),
+        features=features,
+        width=_width(len(facts.features) or 8, len(facts.classes) if facts.classes else 1),
+        output=_output(facts),
+        loss=loss,
+        batch_size=_c(f"  batch_size: {batch_size}", "rows per step"),
+        early_stopping=NO_EARLY_STOPPING if small else EARLY_STOPPING,
+    )
 
 
 def _c(code: str, comment: str) -> str:
