@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import dropwhile
 
 import numpy as np
 
@@ -26,16 +27,18 @@ class Layer:
     weight decay applies to. Composites list their sub-layers in `children` as (name, layer);
     an empty name flattens the child's entries into the parent's prefix.
 
-    Two switches for a training loop that owns the network (the Trainer sets them; both are
-    off by default, so a layer used on its own behaves as plain NumPy code):
-    `reuse` lets training forwards and backwards write into arrays kept from the previous
-    batch instead of new ones (see `_out`), and `input_grad = False` tells a layer nobody
-    reads the gradient backward returns (the network input is data), so it may skip it.
+    `backward` always returns the gradient w.r.t. the input. A training loop, whose input is
+    data, never reads that gradient: it calls `backward_params` instead, which fills `grads`
+    only, so a layer may skip the input gradient's work (Dense skips a matmul).
+
+    `reuse`, off by default so a layer used on its own behaves as plain NumPy code, is a
+    switch for a training loop that owns the network (the Trainer sets it): training
+    forwards and backwards write into arrays kept from the previous batch instead of new
+    ones (see `_out`).
     """
 
     decay_keys: frozenset[str] = frozenset()
     reuse: bool = False
-    input_grad: bool = True
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -47,7 +50,13 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Fill `grads` from the last forward's cache; the gradient w.r.t. the input."""
         raise NotImplementedError
+
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        """Fill `grads` as backward does, for a caller that never reads the input gradient
+        (layers that can skip its work override this)."""
+        self.backward(grad_out)
 
     def output_width(self, input_width: int) -> int:
         """Width of this layer's output for a given input width (shape-preserving by default)."""
@@ -116,25 +125,33 @@ class Sequential(Layer):
             x = layer.forward(x, training)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
         for _, layer in reversed(self.children):
             grad_out = layer.backward(grad_out)
-        return grad_out  # None when the first layer was told input_grad = False
+        return grad_out
+
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        """Backward through every layer but the first (looking past empty sequences), which
+        only fills its grads: what it would pass back is the unread input gradient."""
+        layers = list(dropwhile(_is_empty, (layer for _, layer in self.children)))
+        for layer in reversed(layers[1:]):
+            grad_out = layer.backward(grad_out)
+        if layers:
+            layers[0].backward_params(grad_out)
 
     def output_width(self, input_width: int) -> int:
         for _, layer in self.children:
             input_width = layer.output_width(input_width)
         return input_width
 
-    def first_layer(self) -> Layer:
-        """The layer that sees this sequence's input, looking inside (possibly empty) nested
-        Sequentials; the sequence itself when it holds no other layer."""
-        leaves = (layer for _, layer in self._walk("") if not isinstance(layer, Sequential))
-        return next(leaves, self)
-
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for _, layer in self.children)
         return f"Sequential({inner})"
+
+
+def _is_empty(layer: Layer) -> bool:
+    """A Sequential holding no layer but empty Sequentials: no params, the identity."""
+    return isinstance(layer, Sequential) and all(_is_empty(c) for _, c in layer.children)
 
 
 class FlatParams(list[Param]):

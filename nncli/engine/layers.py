@@ -21,7 +21,7 @@ class Dense(Layer):
             )
         self.params = {"weight": weight, "bias": bias}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._x: np.ndarray | None = None
+        self._x: np.ndarray  # the last forward's input
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._x = x
@@ -31,17 +31,20 @@ class Dense(Layer):
         out += self.params["bias"]
         return out
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        # grad_out is already a batch mean (the Head divides by n), so no 1/n here.
-        np.matmul(self._x.T, grad_out, out=self.grads["weight"])
-        # The column sums as a BLAS product with a ones vector: 2-3x faster than np.sum.
-        np.matmul(self._ones(len(grad_out), grad_out.dtype), grad_out, out=self.grads["bias"])
-        if not self.input_grad:
-            return None  # a network's first layer: the input is data, its gradient unread
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.backward_params(grad_out)
+        # dL/dx = grad_out @ W.T
         weight = self.params["weight"]
         dtype = np.result_type(grad_out, weight)
         grad_in = self._out("grad_in", (len(grad_out), weight.shape[0]), dtype, True)
         return np.matmul(grad_out, weight.T, out=grad_in)
+
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        # dL/dW = x.T @ grad_out and dL/db = sum over the batch of grad_out; grad_out is
+        # already a batch mean (the Head divides by n), so no 1/n here.
+        np.matmul(self._x.T, grad_out, out=self.grads["weight"])
+        # The column sums as a BLAS product with a ones vector: 2-3x faster than np.sum.
+        np.matmul(self._ones(len(grad_out), grad_out.dtype), grad_out, out=self.grads["bias"])
 
     def _ones(self, n: int, dtype: np.dtype) -> np.ndarray:
         ones = self.__dict__.get("_ones_vector")

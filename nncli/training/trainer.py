@@ -298,7 +298,6 @@ class Trainer:
 
     def _fast_paths(self, on: bool) -> None:
         self.network.set_reuse(on)
-        self.network.first_layer().input_grad = not on
 
     def _train_batches(
         self, epoch: int, tick: Callable[[int], None] | None
@@ -327,7 +326,7 @@ class Trainer:
             loss, grad = self.head.loss_and_grad(logits, yb)
             if not math.isfinite(loss):
                 raise self._diverged(f"{epoch}, batch {b + 1}", f"the loss became {loss}")
-            self.network.backward(grad)
+            self.network.backward_params(grad)  # the input is data: its gradient is never read
             if clip is not None:
                 clip_grad_norm(self.params, clip)
             sampled = monitor.wants(b)

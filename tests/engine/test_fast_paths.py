@@ -7,6 +7,7 @@ per-parameter optimizer updates, fancy-indexed batches) and must agree to 1e-12.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from nncli.config.sections import Config
 from nncli.data.dataset import Dataset, Split
 from nncli.data.preprocess import Preprocessor
 from nncli.engine.activations import ReLU, Softmax, Tanh
-from nncli.engine.base import FlatParams, Param, Sequential, flatten_parameters
+from nncli.engine.base import FlatParams, Layer, Param, Sequential, flatten_parameters
 from nncli.engine.head import CrossEntropy, Head
 from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
 from nncli.engine.optimizers import OPTIMIZERS, Optimizer
@@ -41,17 +42,25 @@ def mlp(seed: int = 0) -> Sequential:
     return Sequential([hidden, dense(rng, 6, 3)], names=["layers", "output"])
 
 
-def train_pass(net: Sequential, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Logits, input gradient and every parameter gradient of one training batch (copies)."""
+def train_pass(
+    net: Sequential, x: np.ndarray, y: np.ndarray, params_only: bool = False
+) -> dict[str, np.ndarray]:
+    """Logits, input gradient and every parameter gradient of one training batch (copies);
+    with `params_only`, through backward_params and without the input gradient."""
     head = Head(Softmax(), CrossEntropy())
     logits = net.forward(x, training=True)
     out = {"logits": logits.copy()}
     _, grad = head.loss_and_grad(logits, y)
-    grad_in = net.backward(grad)
-    if grad_in is not None:
-        out["input"] = grad_in.copy()
+    if params_only:
+        net.backward_params(grad)
+    else:
+        out["input"] = net.backward(grad).copy()
     out |= {p.name: p.grad.copy() for p in net.parameters()}
     return out
+
+
+def refuse(grad_out: np.ndarray) -> np.ndarray:
+    raise AssertionError("an input gradient nobody reads was computed")
 
 
 def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -137,22 +146,37 @@ def test_every_layer_type_with_kept_buffers() -> None:
 def test_skipping_the_input_gradient_leaves_parameter_gradients_alone() -> None:
     rng = np.random.default_rng(5)
     fast, plain = mlp(), mlp()
-    first = fast.first_layer()
-    assert isinstance(first, Dense) and first is fast.children[0][1].children[0][1].children[0][1]
-    first.input_grad = False
+    first = fast.children[0][1].children[0][1].children[0][1]
+    assert isinstance(first, Dense)
+    first.backward = refuse  # type: ignore[method-assign]
     x, y = rng.standard_normal((9, 5)), rng.integers(0, 3, 9)
-    skipped, full = train_pass(fast, x, y), train_pass(plain, x, y)
+    skipped, full = train_pass(fast, x, y, params_only=True), train_pass(plain, x, y)
     assert "input" not in skipped
     full.pop("input")
     assert_same(skipped, full)
 
 
-def test_first_layer_looks_past_empty_sequences() -> None:
-    out = dense(np.random.default_rng(0), 3, 2)
-    assert Sequential([Sequential([]), out]).first_layer() is out
-    # A residual block is a leaf here: its input feeds two paths, both must get a gradient.
-    block = Residual(Sequential([dense(np.random.default_rng(0), 3, 3)]))
-    assert Sequential([block, out]).first_layer() is block
+def test_backward_params_looks_past_empty_sequences() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 3)), rng.integers(0, 2, 4)
+
+    def nets(first: Callable[[], Layer]) -> tuple[Sequential, Sequential]:
+        made = []
+        for _ in range(2):
+            r = np.random.default_rng(1)
+            made.append(Sequential([first(), dense(r, 3, 2)]))
+        return made[0], made[1]
+
+    fast, plain = nets(lambda: Sequential([Sequential([])]))
+    fast.children[1][1].backward = refuse  # type: ignore[method-assign]
+    skipped, full = train_pass(fast, x, y, params_only=True), train_pass(plain, x, y)
+    full.pop("input")
+    assert_same(skipped, full)
+    # A residual block's input feeds two paths; each gets the gradient, params only at the top.
+    fast, plain = nets(lambda: Residual(Sequential([dense(np.random.default_rng(2), 3, 3)])))
+    skipped, full = train_pass(fast, x, y, params_only=True), train_pass(plain, x, y)
+    full.pop("input")
+    assert_same(skipped, full)
 
 
 # --- flat parameters and optimizers ------------------------------------------------------
@@ -365,11 +389,11 @@ def test_trainer_hands_back_a_plain_network_between_epochs() -> None:
     trainer = tiny_trainer([{"type": "dense", "units": 4}])
     trainer._train_epoch(1)
     net = trainer.network
-    assert all(not layer.reuse and layer.input_grad for _, layer in net.layers())
+    assert all(not layer.reuse for _, layer in net.layers())
     x = trainer.data.train.x[:3]
     logits = net.forward(x, training=True)
     grad_in = net.backward(np.ones_like(logits))
-    assert grad_in is not None and grad_in.shape == x.shape
+    assert grad_in.shape == x.shape
     assert not np.shares_memory(logits, net.forward(x, training=True))
 
 
