@@ -1,4 +1,123 @@
-"""The NumPy engine: layers, activations, initializers, losses, optimizers, schedules.
+"""The NumPy engine: layers, activations, initializers, losses, optimizers, schedules, metrics.
 
 Nothing here imports pydantic, yaml, rich or typer; everything can be tested with literal arrays.
 """
+
+from nncli.engine.activations import (
+    ACTIVATIONS,
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    make_activation,
+)
+from nncli.engine.base import FlatParams, Layer, Param, Sequential, flatten_parameters
+from nncli.engine.clipping import clip_grad_norm
+from nncli.engine.gradcheck import check_gradients, relative_error
+from nncli.engine.head import (
+    LOSSES,
+    MAE,
+    MSE,
+    BinaryCrossEntropy,
+    CrossEntropy,
+    Head,
+    Huber,
+    Loss,
+    make_loss,
+)
+from nncli.engine.initializers import INITIALIZERS, initialize
+from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
+from nncli.engine.metrics import (
+    ALL_SCORES,
+    SCORES,
+    classification_metrics,
+    confusion_matrix,
+    metric_mode,
+    regression_metrics,
+    regression_metrics_per_output,
+    unknown_metric,
+)
+from nncli.engine.optimizer_state import DamagedState, Slot
+from nncli.engine.optimizers import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from nncli.engine.schedules import (
+    SCHEDULES,
+    Constant,
+    Cosine,
+    Exponential,
+    Plateau,
+    Schedule,
+    Step,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "ALL_SCORES",
+    "ELU",
+    "GELU",
+    "INITIALIZERS",
+    "LOSSES",
+    "MAE",
+    "MSE",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SCORES",
+    "SELU",
+    "SGD",
+    "Activation",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "BatchNorm",
+    "BinaryCrossEntropy",
+    "Constant",
+    "Cosine",
+    "CrossEntropy",
+    "DamagedState",
+    "Dense",
+    "Dropout",
+    "Exponential",
+    "FlatParams",
+    "Head",
+    "Huber",
+    "Layer",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "Loss",
+    "Optimizer",
+    "Param",
+    "Plateau",
+    "RMSprop",
+    "ReLU",
+    "Residual",
+    "Schedule",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Slot",
+    "Softmax",
+    "Softplus",
+    "Step",
+    "Tanh",
+    "check_gradients",
+    "classification_metrics",
+    "clip_grad_norm",
+    "confusion_matrix",
+    "flatten_parameters",
+    "initialize",
+    "make_activation",
+    "make_loss",
+    "metric_mode",
+    "regression_metrics",
+    "regression_metrics_per_output",
+    "relative_error",
+    "unknown_metric",
+]
