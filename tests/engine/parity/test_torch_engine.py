@@ -8,7 +8,7 @@ import pytest
 from nncli.engine.activations import make_activation
 from nncli.engine.base import Layer, Sequential
 from nncli.engine.head import Head, make_loss
-from nncli.engine.layers import BatchNorm, Dense, LayerNorm, Residual
+from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -132,6 +132,23 @@ def test_layernorm() -> None:
     )
 
 
+def test_dropout_with_torchs_mask() -> None:
+    # torch draws the mask; ours is frozen to the same units (x holds no exact zeros), so
+    # the 1/(1 - rate) scaling and the masked gradient are what is compared.
+    rng = np.random.default_rng(8)
+    x, upstream = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    xt = _t(x, grad=True)
+    torch.manual_seed(0)
+    out_t = F.dropout(xt, p=0.3, training=True)
+    out_t.backward(_t(upstream))
+    ours = Dropout(0.3, np.random.default_rng(0))
+    ours.frozen_mask = out_t.detach().numpy() != 0
+    assert 0 < ours.frozen_mask.sum() < x.size
+    _close(ours.forward(x, training=True), out_t)
+    _close(ours.backward(upstream), xt.grad)
+    _close(ours.forward(x, training=False), F.dropout(_t(x), p=0.3, training=False))
+
+
 class _TorchResidual(torch.nn.Module):
     def __init__(self, body, projection) -> None:
         super().__init__()
@@ -221,6 +238,42 @@ def test_regression_losses(name: str, options: dict, fn) -> None:
     targets = rng.normal(size=(8, 3))
     head = Head(make_activation("linear"), make_loss(name, **options))
     _loss_case(head, lambda z: fn(z, _t(targets)), outputs, targets)
+
+
+def test_binary_cross_entropy_with_soft_targets() -> None:
+    rng = np.random.default_rng(9)
+    logits, targets = 4.0 * rng.normal(size=(10, 1)), rng.uniform(size=10)
+    head = Head(make_activation("sigmoid"), make_loss("binary_cross_entropy"))
+    y = _t(targets[:, None])
+    _loss_case(head, lambda z: F.binary_cross_entropy_with_logits(z, y), logits, targets)
+
+
+def _one_hot(targets: np.ndarray, width: int):
+    return _t(np.eye(width)[targets])
+
+
+@pytest.mark.parametrize(
+    ("act", "loss", "targets", "fn"),
+    [
+        ("sigmoid", "mse", "values", lambda z, t: F.mse_loss(torch.sigmoid(z), t)),
+        ("tanh", "huber", "values", lambda z, t: F.huber_loss(torch.tanh(z), t)),
+        ("softmax", "mse", "classes", lambda z, t: F.mse_loss(F.softmax(z, dim=1), t)),
+        ("softmax", "mae", "classes", lambda z, t: F.l1_loss(F.softmax(z, dim=1), t)),
+    ],
+    ids=["sigmoid-mse", "tanh-huber", "softmax-mse", "softmax-mae"],
+)
+def test_unfused_heads(act: str, loss: str, targets: str, fn) -> None:
+    # activation.forward -> loss -> activation.backward, against torch's autograd through both.
+    rng = np.random.default_rng(10)
+    logits = 2.0 * rng.normal(size=(8, 3))
+    if targets == "classes":
+        ours_t = rng.integers(0, 3, 8)
+        theirs_t = _one_hot(ours_t, 3)
+    else:
+        ours_t = rng.normal(size=(8, 3))
+        theirs_t = _t(ours_t)
+    head = Head(make_activation(act), make_loss(loss))
+    _loss_case(head, lambda z: fn(z, theirs_t), logits, ours_t)
 
 
 def test_whole_network_with_cross_entropy() -> None:
