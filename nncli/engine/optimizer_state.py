@@ -17,7 +17,6 @@ Updates are elementwise, so any slicing into blocks gives bit-identical numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -39,8 +38,7 @@ class DamagedState(ValueError):
     nan, a bad step count), as opposed to state from another configuration."""
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One per-parameter state array of an optimizer, zeros before the first step.
 
     `squares`: a sum of squared gradients, never negative (a sqrt is taken); restored
@@ -84,10 +82,13 @@ class SlotStore:
         """The blocks covering `params`: flat blocks for a FlatParams, else one per param.
         `slots` gives the slot names (asked only when the flat blocks are planned anew);
         `resumed` (a step was taken before) makes a missing state entry an error, not zeros."""
-        if isinstance(params, FlatParams):
-            return self._flat_plan(params, slots, weight_decay, resumed)
-        names = tuple(slots())
-        return (self._param_block(p, names, resumed) for p in params)
+        if not isinstance(params, FlatParams):
+            names = tuple(slots())
+            return (self._param_block(p, names, resumed) for p in params)
+        plan = self._plan
+        if plan and plan[0] is params.values and plan[1] is self.arrays and plan[2] == weight_decay:
+            return plan[3]
+        return self._flat_plan(params, slots, weight_decay, resumed)
 
     def _param_block(self, p: Param, slots: tuple[str, ...], resumed: bool) -> Block:
         state = {slot: self._buffer(slot, p, resumed) for slot in slots}
@@ -122,12 +123,10 @@ class SlotStore:
         """Blocks of at most BLOCK elements over the flat buffers, decayed params first.
 
         Each slot becomes one flat array and `arrays["<slot>/<name>"]` views into it, so
-        state_dict and checkpoints see the usual per-parameter arrays. Rebuilt (copying the
-        current state in) when the params or `arrays` were replaced (load_state_dict), or
-        weight_decay changed (without it, decayed and other params form one run of blocks)."""
-        plan = self._plan
-        if plan and plan[0] is params.values and plan[1] is self.arrays and plan[2] == weight_decay:
-            return plan[3]
+        state_dict and checkpoints see the usual per-parameter arrays. `blocks` plans anew
+        (copying the current state in) when the params or `arrays` were replaced
+        (load_state_dict) or weight_decay changed (without it, decayed and other params form
+        one run of blocks)."""
         values, grads = params.values, params.grads
         flat = {slot: np.zeros_like(values) for slot in slots()}
         for p, sl in zip(params, params.slices, strict=True):

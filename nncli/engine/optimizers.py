@@ -67,7 +67,7 @@ class Optimizer:
         if self._check_on_step:
             check_shapes(self._store.arrays, self.t, params, self.slots())
             self._check_on_step = False
-        blocks = self._store.blocks(params, self.slots, self.weight_decay, resumed=self.t > 0)
+        blocks = self._store.blocks(params, self.slots, self.weight_decay, self.t > 0)
         self.t += 1
         shrinking = self._shrinking() if self.t % FLUSH_EVERY == 0 else {}
         for value, grad, decay, state, work, tmp in blocks:
