@@ -16,7 +16,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
         signal.signal(signal.SIGINT, _exit_interrupted)
     try:
-        from nncli.cli.app import main as cli_main
+        from nncli.cli import main as cli_main
     finally:
         if signal.getsignal(signal.SIGINT) is _exit_interrupted:
             signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -105,7 +105,7 @@ def run_sweep(
     return SweepResult(out, sweep, ledger, ranked, best_path, received)
 
 
-def report(result: SweepResult, console: Console, table_console: Console) -> None:
+def print_result(result: SweepResult, console: Console, table_console: Console) -> None:
     """The ranking table (on `table_console`) and where the best config went."""
     sweep, ledger = result.sweep, result.ledger
     table_console.print(ranking_table(sweep, result.ranked, ledger))

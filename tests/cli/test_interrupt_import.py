@@ -30,7 +30,7 @@ sys.meta_path.insert(0, _Tripwire())
 """
 
 # From the first module the command imports to ones deep inside its imports.
-MODULES = ["nncli.cli.app", "numpy", "typer", "pydantic", "nncli.store.model"]
+MODULES = ["nncli.cli.commands", "numpy", "typer", "pydantic", "nncli.store.model"]
 
 
 def console_script() -> Path:

@@ -18,7 +18,7 @@ from conftest import CLI_TIMEOUT, DATASETS, REPO_ROOT, relpath, run_cli
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nncli.cli.app import app
+from nncli.cli import app
 from nncli.cli.architecture import architecture_rows
 from nncli.config.jsonschema import SCHEMA_PATH
 from nncli.config.load import load_config

@@ -10,8 +10,7 @@ import pytest
 from conftest import DATASETS, REPO_ROOT, relpath, run_cli
 
 from nncli import ConfigError
-from nncli.config.load import load_config, resolved_dict
-from nncli.config.overrides import parse_set_options
+from nncli.config import load_config, parse_set_options, resolved_dict
 
 BASE = """\
 data:

@@ -19,10 +19,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncli.config.load import config_from_raw, load_config, resolved_dict
-from nncli.config.overrides import parse_set_options
-from nncli.config.sections import Config
-from nncli.config.yamlio import MAX_BYTES, parse_yaml
+from nncli.config import (
+    Config,
+    config_from_raw,
+    load_config,
+    parse_set_options,
+    parse_yaml,
+    resolved_dict,
+)
+from nncli.config.yamlio import MAX_BYTES
 from nncli.errors import ConfigError
 
 EXAMPLES = int(os.environ.get("NNCLI_FUZZ_EXAMPLES", "250"))  # per target

@@ -24,10 +24,9 @@ from conftest import DATASETS, relpath, run_cli
 from distributed import Client
 from rich.console import Console
 
-from nncli.config.load import load_config
+from nncli.config import load_config
 from nncli.errors import ConfigError, NncliError
-from nncli.sweep.config import load_sweep
-from nncli.sweep.runner import run_sweep
+from nncli.sweep import load_sweep, run_sweep
 
 pytestmark = pytest.mark.slow  # subprocess kills, Dask clusters or fuzzing budgets
 
@@ -508,7 +507,7 @@ def test_without_dask_a_one_line_install_hint(tmp_path):
     path = sweep_file(tmp_path, GRID)
     code = (
         "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None; "
-        "from nncli.cli.app import main; sys.argv = ['nncli', 'sweep', sys.argv[1]]; main()"
+        "from nncli.cli import main; sys.argv = ['nncli', 'sweep', sys.argv[1]]; main()"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(path)],

@@ -305,10 +305,10 @@ def sweep(
 
     Example: nncli sweep configs/iris-sweep.yaml --workers 2
     """
-    from nncli.sweep.runner import report, run_sweep
+    from nncli.sweep.runner import print_result, run_sweep
 
     result = run_sweep(sweep_file, out_dir, scheduler, workers, err)
-    report(result, err, out)
+    print_result(result, err, out)
     if result.signal is not None:
         raise typer.Exit(128 + result.signal)
 
