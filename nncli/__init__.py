@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False  # not typing's: importing typing alone costs milliseconds at startup
 if TYPE_CHECKING:
     from nncli.store.model import Model, load
-    from nncli.training.trainer import RunResult, train
+    from nncli.training import RunResult, train
 
 # The rest of the API imports NumPy, pydantic and the engine, so it is imported on first use:
 # `import nncli` stays a millisecond, and the `nncli` command imports the heavy modules inside
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Model": "nncli.store.model",
     "load": "nncli.store.model",
-    "RunResult": "nncli.training.trainer",
-    "train": "nncli.training.trainer",
+    "RunResult": "nncli.training",
+    "train": "nncli.training",
 }
 
 __all__ = [

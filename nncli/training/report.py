@@ -5,19 +5,18 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from nncli.data.dataset import Dataset, Split
 from nncli.engine.metrics import SCORES, unknown_metric
 from nncli.errors import ConfigError
-from nncli.store.runs import Stopwatch
+from nncli.store.model import Model
 from nncli.training.charts import loss_chart_file
-
-if TYPE_CHECKING:
-    from nncli.training.trainer import Trainer
+from nncli.training.state import RunState
 
 
 def metric_columns(task: str, has_val: bool) -> list[str]:
@@ -46,51 +45,61 @@ def display_columns(columns: list[str], monitor: str) -> list[str]:
     return [*shown, "lr", "seconds"]
 
 
-def print_header(trainer: Trainer, folder: Path) -> None:
+def print_header(console: Console, folder: Path, description: str, notes: list[str]) -> None:
     """The run folder, what is trained on what, and the notes (data, resume) under it."""
-    console = trainer.console
     console.print(f"[bold]nncli[/bold] run {escape(str(folder))}", highlight=False, soft_wrap=True)
-    console.print(f"  {escape(_describe(trainer))}", highlight=False, soft_wrap=True)
-    for note in trainer.notes:
+    console.print(f"  {escape(description)}", highlight=False, soft_wrap=True)
+    for note in notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
 
 
-def _describe(trainer: Trainer) -> str:
-    data, prep = trainer.data, trainer.data.prep
-    n_params = sum(p.value.size for p in trainer.params)
+def describe_run(data: Dataset, model: Model) -> str:
+    """`classification, 3 classes, 4 features; rows: train 120, val 30; 67 parameters; ...`"""
+    prep = data.prep
     sizes = f"train {len(data.train.x)}"
     sizes += f", val {len(data.val.x)}" if data.val else ""
     sizes += f", test {len(data.test.x)}" if data.test else ""
     what = f"{len(prep.classes)} classes" if prep.classes else f"{len(prep.targets)} target(s)"
     return (
         f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
-        f"{n_params} parameters; {trainer.out.activation['name']} + {trainer.out.loss['name']}"
+        f"{_parameters(model)} parameters; "
+        f"{model.out.activation['name']} + {model.out.loss['name']}"
     )
 
 
-def summarize(trainer: Trainer, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
+def _parameters(model: Model) -> int:
+    return int(sum(p.value.size for p in model.network.parameters()))
+
+
+def summarize(
+    folder: Path,
+    stop_reason: str,
+    run: RunState,
+    model: Model,
+    test: Split | None,
+    seconds: float,
+) -> dict[str, Any]:
     """summary.json: how the run ended, its best epoch, and the final model's test metrics
     (not after a divergence)."""
-    stop = trainer.stop
+    stopping = run.stopping
     summary: dict[str, Any] = {
-        "name": trainer.config.name,
+        "name": model.config.name,
         "run_dir": str(folder),
         "stop_reason": stop_reason,
-        "signal": trainer.signal_received,
-        "epochs_run": trainer.epoch,
-        "monitor": stop.monitor,
-        "mode": stop.mode,
-        "best_epoch": stop.best_epoch or None,
-        "best_value": stop.best_value,
-        "parameters": int(sum(p.value.size for p in trainer.params)),
-        "seconds": round(clock.seconds(), 3),
+        "signal": run.signal,
+        "epochs_run": run.epoch,
+        "monitor": stopping.monitor,
+        "mode": stopping.mode,
+        "best_epoch": stopping.best_epoch or None,
+        "best_value": stopping.best,
+        "parameters": _parameters(model),
+        "seconds": round(seconds, 3),
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
-    if trainer.resumes:
-        summary["resumes"] = trainer.resumes
-    test = trainer.data.test
+    if run.resumes:
+        summary["resumes"] = run.resumes
     if test is not None and stop_reason != "diverged":
-        metrics = trainer.model.evaluate_arrays(test.x, test.y)  # under Trainer.run's errstate
+        metrics = model.evaluate_arrays(test.x, test.y)  # under Trainer.run's errstate
         cm = metrics.pop("confusion_matrix", None)
         # A test row that overflows the network makes a metric nan: JSON null, not NaN (which
         # is not JSON); `nncli evaluate` then names the row.
