@@ -15,14 +15,23 @@ from typing import IO, Any
 import numpy as np
 
 from nncli.errors import CheckpointError
+from nncli.store.manifest import (
+    FORMAT,
+    MAX_EPOCH,  # noqa: F401  (re-exported for training until it reads the Manifest)
+    VERSION,
+    Manifest,
+    ModelManifest,
+    check_epoch_counts,  # noqa: F401  (likewise)
+    checked_resumes,  # noqa: F401  (likewise)
+    parse_header,
+    parse_manifest,
+    parse_model_manifest,
+)
 from nncli.store.run_folder import CHECKPOINTS, SUFFIX, RunFolder
 
-FORMAT = "nncli-checkpoint"
-VERSION = 1
 META_KEY = "__meta__"
 GROUPS = ("params", "optim", "prep", "head")  # every array is `<group>/<name>`
 FLOATS = ("float32", "float64")  # the dtypes of every array (training.dtype's choices)
-MAX_EPOCH = 10**9  # a training state counting this many epochs is damaged, not long
 TEMP_SUFFIX = ".tmp"  # atomic writes go through `.<stem>-<random>.tmp` in the same folder
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -47,7 +56,11 @@ _FILE_MODE = _default_file_mode()
 
 @dataclass
 class Checkpoint:
-    """A checkpoint's JSON manifest (`meta`) and its arrays, named `<group>/<name>`."""
+    """A checkpoint's JSON manifest (`meta`, as read) and its arrays, named `<group>/<name>`.
+
+    load_checkpoint checked the manifest's header against the arrays; the rest is parsed on
+    demand (model_manifest, manifest), so a damaged training state never stops a prediction.
+    """
 
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray]
@@ -57,8 +70,16 @@ class Checkpoint:
         prefix = name + "/"
         return {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
+    def model_manifest(self) -> ModelManifest:
+        """What a Model is rebuilt from (config, preprocessing, output); CheckpointError."""
+        return parse_model_manifest(self.meta, self.path)
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    def manifest(self) -> Manifest:
+        """The whole manifest, training state included; CheckpointError when damaged."""
+        return parse_manifest(self.meta, self.path)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
     A crash at any moment leaves either the old file or the new one, never a torn file;
@@ -80,9 +101,12 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def save_checkpoint(
-    path: Path, meta: dict[str, Any], groups: dict[str, dict[str, np.ndarray]]
+    path: Path, meta: dict[str, Any] | ModelManifest, groups: dict[str, dict[str, np.ndarray]]
 ) -> None:
-    """One .npz with `<group>/<name>` arrays and the JSON manifest, written atomically."""
+    """One .npz with `<group>/<name>` arrays and the JSON manifest, written atomically;
+    format, version and the list of arrays are filled in here."""
+    if isinstance(meta, ModelManifest):
+        meta = meta.to_meta()
     arrays = {
         f"{group}/{name}": np.ascontiguousarray(a)
         for group, items in groups.items()
@@ -93,7 +117,9 @@ def save_checkpoint(
             raise ValueError(f"refusing to save the non-finite array {name!r} to {path}")
     manifest = {**meta, "format": FORMAT, "version": VERSION, "arrays": sorted(arrays)}
     arrays[META_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    # savez's stubs type its keyword arguments as its own options (allow_pickle: bool)
+    named: dict[str, Any] = arrays
+    atomic_write(path, lambda handle: np.savez(handle, **named))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -154,18 +180,7 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
         meta = json.loads(meta_array.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: damaged manifest ({_short(exc)})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: damaged manifest (not a JSON object)")
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an nncli checkpoint (format {meta.get('format')!r})")
-    version = meta.get("version")
-    if type(version) is not int or version > VERSION or version < 1:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {version!r}; this nncli reads up to {VERSION}"
-        )
-    listed = meta.get("arrays")
-    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
-        raise CheckpointError(f"{path}: damaged manifest (no list of arrays)")
+    listed = parse_header(meta, path).arrays
     if sorted(listed) != sorted(arrays):
         extra = sorted(set(arrays) - set(listed))
         missing = sorted(set(listed) - set(arrays))
@@ -186,37 +201,6 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
             # nncli never saves one (training stops first): this file was damaged or edited
             raise CheckpointError(f"{path}: array {name!r} holds non-finite values")
     return Checkpoint(meta=meta, arrays=arrays, path=path)
-
-
-def check_epoch_counts(epoch: Any, wait: Any, best_epoch: Any) -> None:
-    """A training state's epoch, early-stopping wait and best epoch: counts below MAX_EPOCH,
-    neither of the last two beyond the epoch; else a ValueError saying which is wrong."""
-    for name, value in (("epoch", epoch), ("wait", wait), ("best epoch", best_epoch)):
-        if type(value) is not int or not 0 <= value < MAX_EPOCH:
-            raise ValueError(f"{name} {_clip(value)} is not a count of epochs below {MAX_EPOCH}")
-    if best_epoch > epoch:
-        raise ValueError(f"best epoch {best_epoch} after epoch {epoch}")
-    if wait > epoch:
-        raise ValueError(f"early stopping has waited {wait} epochs after epoch {epoch}")
-
-
-def checked_resumes(value: object, epoch: int) -> list[dict[str, Any]]:
-    """A training state's `resumes` history: a list of mappings, each of one resume (its
-    `epoch` a count no later than `epoch`, its `changes` a mapping); else a ValueError."""
-    if not isinstance(value, list):
-        raise ValueError(f"resumes {_clip(value)} is not a list")
-    for entry in value:
-        if not isinstance(entry, dict):
-            raise ValueError(f"resumes entry {_clip(entry)} is not a mapping")
-        at, changes = entry.get("epoch", 0), entry.get("changes", {})
-        if type(at) is not int or not 0 <= at <= epoch or not isinstance(changes, dict):
-            raise ValueError(f"resumes entry {_clip(entry)} is not one of epoch <= {epoch}")
-    return list(value)
-
-
-def _clip(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_archive(path: Path) -> dict[str, np.ndarray]:

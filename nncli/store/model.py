@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
 from nncli.config.sections import Config
@@ -196,16 +195,10 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
     gives one CheckpointError here and never a crash later in predict or evaluate.
     """
     where = ckpt.path
+    manifest = ckpt.model_manifest()
+    config = manifest.config
     try:
-        config = Config.model_validate(ckpt.meta.get("config"))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "config"
-        raise CheckpointError(
-            f"{where}: damaged manifest: its config is invalid ({loc}: {first['msg']})"
-        ) from None
-    try:
-        prep = Preprocessor.from_state(ckpt.meta.get("preprocessing"), ckpt.group("prep"))
+        prep = Preprocessor.from_state(manifest.preprocessing, ckpt.group("prep"))
     except CheckpointError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
     dtype = np.dtype(config.training.dtype)
