@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.errors import CheckpointError, DataError
+from nncli.errors import DataError
 from nncli.store.model import PREDICT_CHUNK, Model
 
 if TYPE_CHECKING:
@@ -139,24 +139,14 @@ def _prediction_rows(
     model: Model, x: np.ndarray, at: Callable[[int], str], proba: bool
 ) -> tuple[list[str], list[list]]:
     """Header and rows for one piece; at(row) names a row whose outputs overflow."""
-    outputs = model.outputs(x, at)
-    if model.task == "classification":
-        probabilities = model._proba(outputs)
-        labels = model.prep.decode_y(probabilities.argmax(axis=1))
+    values, probabilities = model.decode(model.outputs(x, at), at)
+    if probabilities is not None:
         header = ["prediction"]
-        columns: list = [labels]
+        columns: list = [values]
         if proba:
             header += [f"proba_{c}" for c in model.classes or []]
             columns += [probabilities[:, j] for j in range(probabilities.shape[1])]
     else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = np.asarray(model.prep.decode_y(outputs)).reshape(len(x), -1)
-        bad = ~np.isfinite(values).all(axis=1)
-        if bad.any():  # finite outputs, a hostile y_scale: a prediction of inf is no answer
-            raise CheckpointError(
-                f"{model.source or 'the model'}: its predictions overflow float64 in the "
-                f"target's units on {at(int(np.argmax(bad)))}; its target scaling is too large"
-            )
         targets = model.prep.targets
         header = ["prediction"] if len(targets) == 1 else [f"prediction_{t}" for t in targets]
         columns = [values[:, j] for j in range(values.shape[1])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,14 @@ SLACK = 1_000_000  # numbers a config may claim beyond the stored ones (load_arr
 # Beyond this a weight, or a feature once scaled, is the likely culprit of an overflow (trained
 # networks keep theirs far below; a feature there is a million spreads from the training data).
 HUGE = 1e6
+
+
+class Predictions(NamedTuple):
+    """Decoded outputs: class labels (text) and one probability column per class, or values
+    (rows x targets) in the targets' own units and no probabilities."""
+
+    values: np.ndarray
+    proba: np.ndarray | None
 
 
 class Model:
@@ -104,6 +112,26 @@ class Model:
             f"{value:.3g} once scaled) are too large"
         )
 
+    def decode(self, outputs: np.ndarray, at: Callable[[int], str] | None = None) -> Predictions:
+        """Head outputs (from outputs()) -> class labels and probabilities, or target values.
+
+        With `at`, as in outputs: a value that overflows float64 once in the targets' units
+        (finite outputs, a huge target scale) is one error naming its row by at(row)."""
+        if self.task == "classification":
+            proba = self._proba(outputs)
+            return Predictions(self.prep.decode_y(proba.argmax(axis=1)), proba)
+        if at is None:
+            return Predictions(self.prep.decode_y(outputs), None)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = self.prep.decode_y(outputs)
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():  # a prediction of inf is no answer
+            raise CheckpointError(
+                f"{self.source or 'the model'}: its predictions overflow float64 in the "
+                f"target's units on {at(int(np.argmax(bad)))}; its target scaling is too large"
+            )
+        return Predictions(values, None)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         if self.task != "classification":
             raise DataError("predict_proba: this model does regression; use predict")
@@ -111,10 +139,7 @@ class Model:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class labels (as text) or values in the target's original units."""
-        outputs = self.outputs(self._scaled(x))
-        if self.task == "classification":
-            return self.prep.decode_y(self._proba(outputs).argmax(axis=1))
-        return self.prep.decode_y(outputs)
+        return self.decode(self.outputs(self._scaled(x))).values
 
     def evaluate_arrays(
         self,
@@ -183,6 +208,7 @@ class Model:
         return self.prep.transform_x(x).astype(self.dtype, copy=False)
 
     def _proba(self, outputs: np.ndarray) -> np.ndarray:
+        """One probability column per class (the head's outputs, a sigmoid's completed)."""
         if outputs.shape[1] == 1:  # sigmoid head: p(positive class)
             return np.concatenate([1.0 - outputs, outputs], axis=1)
         return outputs
