@@ -190,8 +190,9 @@ def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
 
     def order(run: RunInfo) -> tuple[bool, float]:
         value = run.value(key)
-        missing = value is None or math.isnan(value)
-        return missing, 0.0 if missing else sign * value
+        if value is None or math.isnan(value):
+            return True, 0.0
+        return False, sign * value
 
     return sorted(runs, key=order)
 
