@@ -8,6 +8,7 @@ from nncli.cli.output import write_predictions
 from nncli.data.read import iter_features
 from nncli.errors import DataError
 from nncli.store.model import load
+from nncli.store.run_folder import RunFolder
 
 
 def predict_file(checkpoint: Path, input_csv: Path, output: Path | None, proba: bool) -> None:
@@ -28,14 +29,10 @@ def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:
         raise DataError(f"--output {output}: is a directory; give a file name")
     if not output.exists():
         return
-    run = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    if run.name == "checkpoints":
-        run = run.parent
-    owned = [input_csv, checkpoint]
-    if (run / "checkpoints").is_dir():  # a run folder, not a checkpoint kept on its own
-        run_files = ("config.yaml", "metrics.csv", "gradients.csv", "summary.json")
-        owned += [*(run / name for name in run_files), *run.glob("checkpoints/*.npz")]
+    run = RunFolder.of(checkpoint)  # None for a checkpoint kept on its own
+    owned = [input_csv, checkpoint, *(run.files() if run else [])]
+    folder = run or checkpoint.parent
     for path in owned:
         if path.is_file() and output.samefile(path):
-            what = "the input CSV" if path == input_csv else f"a file of the run folder {run}"
+            what = "the input CSV" if path == input_csv else f"a file of the run folder {folder}"
             raise DataError(f"--output {output}: is {what}; write the predictions elsewhere")
