@@ -9,7 +9,7 @@ from typing import Any
 from nncli.config.sections import DataConfig
 from nncli.data.dataset import Dataset
 from nncli.errors import CheckpointError, ConfigError
-from nncli.store.checkpoint import SUFFIX
+from nncli.store.run_folder import RunFolder
 
 
 def fingerprint(data: Dataset, cfg: DataConfig) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _file_crc32(path: str | Path) -> str | None:
 
 
 def check_same_data(
-    folder: Path, now: dict[str, Any] | None, saved: object, cfg: DataConfig
+    folder: RunFolder, now: dict[str, Any] | None, saved: object, cfg: DataConfig
 ) -> str | None:
     """Refuse to resume on data other than the run's (a CSV edited or replaced at the same
     path): the weights, scaler and class order were fit to the run's data. `now` is None
@@ -57,10 +57,7 @@ def check_same_data(
             "is not checked"
         )
     if not isinstance(saved, dict) or not _well_formed(saved, now):
-        raise CheckpointError(
-            f"{folder / 'checkpoints' / ('last' + SUFFIX)}: damaged training state (its data "
-            "fingerprint)"
-        )
+        raise CheckpointError(f"{folder.last}: damaged training state (its data fingerprint)")
     val_file = "data.validation" in now["crc32"]
 
     def refuse(key: str, what: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from nncli.data.dataset import Dataset, Split
 from nncli.engine.metrics import SCORES, unknown_metric
 from nncli.errors import ConfigError
 from nncli.store.model import Model
+from nncli.store.run_folder import RunFolder
 from nncli.training.charts import loss_chart_file
 from nncli.training.state import RunState
 
@@ -45,7 +45,7 @@ def display_columns(columns: list[str], monitor: str) -> list[str]:
     return [*shown, "lr", "seconds"]
 
 
-def print_header(console: Console, folder: Path, description: str, notes: list[str]) -> None:
+def print_header(console: Console, folder: RunFolder, description: str, notes: list[str]) -> None:
     """The run folder, what is trained on what, and the notes (data, resume) under it."""
     console.print(f"[bold]nncli[/bold] run {escape(str(folder))}", highlight=False, soft_wrap=True)
     console.print(f"  {escape(description)}", highlight=False, soft_wrap=True)
@@ -72,7 +72,7 @@ def _parameters(model: Model) -> int:
 
 
 def summarize(
-    folder: Path,
+    folder: RunFolder,
     stop_reason: str,
     run: RunState,
     model: Model,
@@ -111,7 +111,7 @@ def summarize(
     return summary
 
 
-def print_report(console: Console, folder: Path, summary: dict[str, Any]) -> None:
+def print_report(console: Console, folder: RunFolder, summary: dict[str, Any]) -> None:
     """The closing lines: why it stopped, the best epoch, test metrics, the loss chart."""
     reason = summary["stop_reason"].replace("_", " ")
     best = summary["best_epoch"]
@@ -131,6 +131,6 @@ def print_report(console: Console, folder: Path, summary: dict[str, Any]) -> Non
                 highlight=False,
                 soft_wrap=True,
             )
-    for line in loss_chart_file(folder / "metrics.csv", console.encoding):
+    for line in loss_chart_file(folder.metrics, console.encoding):
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"run folder: {escape(str(folder))}", highlight=False, soft_wrap=True)

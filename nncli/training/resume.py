@@ -8,6 +8,7 @@ from typing import Any
 from nncli.engine.metrics import metric_mode
 from nncli.errors import CheckpointError, ConfigError
 from nncli.store.checkpoint import remove_temp_files
+from nncli.store.run_folder import CHECKPOINTS, METRICS, RunFolder
 
 # Sections that define the network, its data and its randomness: the saved weights, scaler
 # and generator states mean nothing under different ones.
@@ -16,23 +17,22 @@ FIXED = ("seed", "data", "model", "loss")
 WIDTH = 60  # characters of a value shown in a message (around the first difference)
 
 
-def run_folder(path: Path) -> Path:
-    """The folder `--resume` names, or one CheckpointError: a missing folder, or a file (a
-    checkpoint, the run's config.yaml) given instead of the run folder it belongs to."""
+def check_run_folder(folder: RunFolder) -> None:
+    """The folder `--resume` names must be one, else a CheckpointError: a missing folder, or
+    a file (a checkpoint, the run's config.yaml) given instead of the run folder it belongs
+    to."""
+    path = folder.path
     if path.is_dir():
-        return path
+        return
     if not path.exists():
         raise CheckpointError(f"--resume {path}: no such run folder")
-    owner = next((p for p in (path.parent, path.parent.parent) if _looks_like_run(p)), None)
+    owners = (RunFolder(p) for p in (path.parent, path.parent.parent))
+    owner = next((run for run in owners if run.is_run()), None)
     hint = f" ({path.name} belongs to the run folder {owner}: --resume {owner})" if owner else ""
     raise CheckpointError(
         f"--resume {path}: this is a file; --resume takes a run folder, the one holding "
-        f"checkpoints/ and metrics.csv{hint}"
+        f"{CHECKPOINTS}/ and {METRICS}{hint}"
     )
-
-
-def _looks_like_run(folder: Path) -> bool:
-    return (folder / "checkpoints").is_dir()
 
 
 def changes(saved: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -156,9 +156,9 @@ def describe(found: list[tuple[str, Any, Any]]) -> str:
     return ", ".join(parts)
 
 
-def clean_stale_files(folder: Path) -> list[Path]:
+def clean_stale_files(folder: RunFolder) -> list[Path]:
     """Temporary files left by a killed run's interrupted writes (never read, now removed)."""
-    return remove_temp_files(folder) + remove_temp_files(folder / "checkpoints")
+    return remove_temp_files(folder.path) + remove_temp_files(folder.checkpoints)
 
 
 def show_pair(a: Any, b: Any) -> tuple[str, str]:

@@ -17,7 +17,6 @@ from nncli.engine.optimizers import DamagedState, Optimizer
 from nncli.engine.schedules import Schedule
 from nncli.errors import CheckpointError, ConfigError
 from nncli.store.checkpoint import (
-    SUFFIX,
     Checkpoint,
     check_epoch_counts,
     checked_resumes,
@@ -25,13 +24,14 @@ from nncli.store.checkpoint import (
     save_checkpoint,
 )
 from nncli.store.model import Model, load_arrays
+from nncli.store.run_folder import RunFolder
 from nncli.training.fingerprint import check_same_data
 from nncli.training.resume import (
     check_resumable,
+    check_run_folder,
     check_same_monitor,
     clean_stale_files,
     describe,
-    run_folder,
     type_changes,
 )
 from nncli.training.stopping import EarlyStopping
@@ -102,7 +102,7 @@ def save_state(
 
 
 def restore_state(
-    folder: Path,
+    folder: RunFolder,
     model: Model,
     optimizer: Optimizer,
     schedule: Schedule,
@@ -113,13 +113,13 @@ def restore_state(
     early stopping. Every piece is checked, so a damaged file is one CheckpointError, and
     nothing in the folder changes before every check passed. True when best.npz must be
     rewritten from the restored weights (the caller saves it)."""
-    folder = run_folder(folder)
-    ckpt = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
+    check_run_folder(folder)
+    ckpt = load_checkpoint(folder.last)
     try:  # through the schema, so keys added since the run started get their defaults
         saved = resolved_dict(Config.model_validate(ckpt.meta.get("config")))
     except ValueError:
         raise CheckpointError(f"{ckpt.path}: damaged manifest (its config)") from None
-    changed = check_resumable(folder, saved, resolved_dict(model.config))
+    changed = check_resumable(folder.path, saved, resolved_dict(model.config))
     state = ckpt.meta.get("training_state")
     if not isinstance(state, dict):
         raise CheckpointError(f"{ckpt.path}: damaged training state (not a mapping)")
@@ -130,8 +130,8 @@ def restore_state(
     wanted = (run.stopping.monitor, run.stopping.mode)
     epoch, resumes = _load_run_state(ckpt, state, run)
     stopping = run.stopping
-    check_same_monitor(folder, (stopping.monitor, stopping.mode), wanted, stopping.best)
-    _load_optimizer(folder, ckpt, state, optimizer, schedule, params, changed)
+    check_same_monitor(folder.path, (stopping.monitor, stopping.mode), wanted, stopping.best)
+    _load_optimizer(folder.path, ckpt, state, optimizer, schedule, params, changed)
     run.epoch = epoch
     rewrite_best = _restore_best(folder, model.network, run)
     if changed:
@@ -145,8 +145,8 @@ def restore_state(
         run.notes.append(f"removed {len(removed)} temporary file(s) of an interrupted save")
     if rewrite_best:
         run.notes.append(
-            f"checkpoints/best{SUFFIX} was {rewrite_best}: rewritten from last{SUFFIX}, whose "
-            f"epoch {epoch} is the run's best"
+            f"{_relative(folder.best, folder)} was {rewrite_best}: rewritten from "
+            f"{folder.last.name}, whose epoch {epoch} is the run's best"
         )
     return rewrite_best is not None
 
@@ -202,7 +202,7 @@ def _load_optimizer(
         ) from None
 
 
-def _restore_best(folder: Path, network: Sequential, run: RunState) -> str | None:
+def _restore_best(folder: RunFolder, network: Sequential, run: RunState) -> str | None:
     """The best epoch's weights, from best.npz; when that file is missing or older than the
     run's best epoch (a kill between saving last and best), the last weights if the last
     epoch is the best (then returns why best.npz must be rewritten), else a CheckpointError:
@@ -210,7 +210,7 @@ def _restore_best(folder: Path, network: Sequential, run: RunState) -> str | Non
     best_epoch, epoch = run.stopping.best_epoch, run.epoch
     if best_epoch == 0:
         return None
-    best = folder / "checkpoints" / f"best{SUFFIX}"
+    best = folder.best
     problem = "missing"
     if best.exists():
         best_ckpt = load_checkpoint(best)
@@ -228,9 +228,14 @@ def _restore_best(folder: Path, network: Sequential, run: RunState) -> str | Non
         return problem
     which = "is missing" if problem == "missing" else f"holds epoch {saved_at}'s weights"
     raise CheckpointError(
-        f"--resume {folder}: checkpoints/best{SUFFIX} {which}, but the run's best epoch is "
+        f"--resume {folder}: {_relative(best, folder)} {which}, but the run's best epoch is "
         f"{best_epoch}: its weights cannot be restored (restore the file, or start a new run)"
     )
+
+
+def _relative(path: Path, folder: RunFolder) -> str:
+    """`checkpoints/best.npz`: a path of the run as messages name it."""
+    return path.relative_to(folder.path).as_posix()
 
 
 def _name(value: object) -> str:

@@ -27,10 +27,11 @@ from nncli.data.dataset import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.metrics import metric_mode
 from nncli.errors import ConfigError
-from nncli.store.checkpoint import SUFFIX, atomic_write, load_checkpoint
+from nncli.store.checkpoint import atomic_write, load_checkpoint
 from nncli.store.model import Model, load_arrays
+from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
-from nncli.store.runs import CsvLog, EpochPrinter, Stopwatch, new_run_dir, write_json
+from nncli.store.runs import CsvLog, EpochPrinter, Stopwatch, write_json
 from nncli.training.batches import BatchLoop, TrainingError, has_batchnorm
 from nncli.training.fingerprint import fingerprint
 from nncli.training.health import health_warnings
@@ -59,12 +60,12 @@ class RunResult:
 
     @property
     def best_checkpoint(self) -> Path:
-        best = self.run_dir / "checkpoints" / f"best{SUFFIX}"
+        best = RunFolder(self.run_dir).best
         return best if best.exists() else self.last_checkpoint
 
     @property
     def last_checkpoint(self) -> Path:
-        return self.run_dir / "checkpoints" / f"last{SUFFIX}"
+        return RunFolder(self.run_dir).last
 
     @property
     def stop_reason(self) -> str:
@@ -175,21 +176,19 @@ class Trainer:
         if self.data_from_files:  # (some 0.1 s for 200 MB)
             state.data = fingerprint(self.data, config.data)
         if resume is not None:
-            folder = Path(resume)
-            if folder.is_dir():  # one process at a time trains a run (else restore says so)
-                locks.enter_context(run_lock(folder, f"--resume {folder}"))
+            folder = RunFolder(Path(resume))
+            if folder.path.is_dir():  # one process at a time trains a run (else restore says so)
+                locks.enter_context(run_lock(folder.path, f"--resume {folder}"))
             parts = (self.model, self.optimizer, self.schedule, self.params)
             if restore_state(folder, *parts, state):  # best.npz needs a repair
-                self._save(folder, "best")
+                self._save(folder.best, best=True)
         else:
-            folder = new_run_dir(config.name or "run", run_dir)
-            locks.enter_context(run_lock(folder, str(folder)))
+            folder = RunFolder.create(config.name or "run", run_dir)
+            locks.enter_context(run_lock(folder.path, str(folder)))
             self._save_config(folder)  # a resumed run's changes with its first saved epoch
         keep = resumed_at = state.epoch if resume is not None else None
-        metrics_log = CsvLog(folder / "metrics.csv", ["epoch", *self.columns], keep)
-        grad_log = CsvLog(
-            folder / "gradients.csv", ["epoch", "layer", "grad_norm", "update_ratio"], keep
-        )
+        metrics_log = CsvLog(folder.metrics, ["epoch", *self.columns], keep)
+        grad_log = CsvLog(folder.gradients, ["epoch", "layer", "grad_norm", "update_ratio"], keep)
         print_header(self.console, folder, describe_run(self.data, self.model), state.notes)
         shown = display_columns(self.columns, state.stopping.monitor)
         printer = EpochPrinter(self.console, shown, config.training.epochs)
@@ -206,10 +205,10 @@ class Trainer:
         if state.signal is not None:
             stop_reason = "interrupted"
         summary = self._finish(folder, stop_reason, clock)
-        return RunResult(folder, summary, self.model, state.signal)
+        return RunResult(folder.path, summary, self.model, state.signal)
 
     def _loop(
-        self, folder: Path, metrics_log: CsvLog, grad_log: CsvLog, printer: EpochPrinter
+        self, folder: RunFolder, metrics_log: CsvLog, grad_log: CsvLog, printer: EpochPrinter
     ) -> str:
         training, state = self.config.training, self.state
         stopping = state.stopping
@@ -222,7 +221,7 @@ class Trainer:
             self.optimizer.lr = self.schedule.lr_at(epoch)
             row, grad_rows = self._train_epoch(epoch)
             if row is None:  # interrupted mid-epoch: the model is the last saved state again
-                last = load_checkpoint(folder / "checkpoints" / f"last{SUFFIX}")
+                last = load_checkpoint(folder.last)
                 load_arrays(self.network, last.group("params"), last.path)
                 return "interrupted"
             row.update(self._validate())
@@ -240,9 +239,9 @@ class Trainer:
                 grad_log.write(grad_row)
             self._save_last(folder)
             if improved:
-                self._save(folder, "best")
+                self._save(folder.best, best=True)
             if training.checkpoint.every and epoch % training.checkpoint.every == 0:
-                self._save(folder, f"epoch-{epoch:04d}")
+                self._save(folder.epoch_checkpoint(epoch))
             printer.row({"epoch": epoch, **row, "_best": improved})
             self._print_gradients(epoch, grad_rows, warned)
             if state.signal is not None:
@@ -270,26 +269,25 @@ class Trainer:
 
     # --- checkpoints and output -------------------------------------------------------------
 
-    def _save(self, folder: Path, name: str) -> None:
-        """checkpoints/<name>.npz; `best` holds the best epoch's weights, no optimizer."""
-        path = folder / "checkpoints" / f"{name}{SUFFIX}"
+    def _save(self, path: Path, best: bool = False) -> None:
+        """A checkpoint of the run's state; `best` holds the best epoch's weights, no optimizer."""
         parts = (self.model, self.optimizer, self.schedule, self.state)
-        save_state(path, *parts, self.class_weights, best=name == "best")
+        save_state(path, *parts, self.class_weights, best=best)
 
-    def _save_last(self, folder: Path) -> None:
+    def _save_last(self, folder: RunFolder) -> None:
         """checkpoints/last.npz, then (once) config.yaml: the config of the saved state, so a
         resume that fails before saving an epoch leaves the run's config.yaml as it was."""
-        self._save(folder, "last")
+        self._save(folder.last)
         if not self.config_saved:
             self._save_config(folder)
 
-    def _save_config(self, folder: Path) -> None:
+    def _save_config(self, folder: RunFolder) -> None:
         text = dump_yaml(self.config).encode("utf-8")
 
         def write(handle: IO[bytes]) -> None:
             handle.write(text)
 
-        atomic_write(folder / "config.yaml", write)
+        atomic_write(folder.config, write)
         self.config_saved = True
 
     @contextmanager
@@ -322,13 +320,13 @@ class Trainer:
                 warned.add(kind)
                 self.console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
 
-    def _finish(self, folder: Path, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
+    def _finish(self, folder: RunFolder, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
         """With restore_best, the best weights become the model's; then summary.json and the
         closing lines."""
         es, state = self.config.training.early_stopping, self.state
         if es is not None and es.restore_best and state.best_weights is not None:
-            load_arrays(self.network, state.best_weights, folder)
+            load_arrays(self.network, state.best_weights, folder.path)
         summary = summarize(folder, stop_reason, state, self.model, self.data.test, clock.seconds())
-        write_json(folder / "summary.json", summary)
+        write_json(folder.summary, summary)
         print_report(self.console, folder, summary)
         return summary
