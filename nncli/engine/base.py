@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import dropwhile
 
 import numpy as np
 
@@ -131,13 +130,17 @@ class Sequential(Layer):
         return grad_out
 
     def backward_params(self, grad_out: np.ndarray) -> None:
-        """Backward through every layer but the first (looking past empty sequences), which
-        only fills its grads: what it would pass back is the unread input gradient."""
-        layers = list(dropwhile(_is_empty, (layer for _, layer in self.children)))
-        for layer in reversed(layers[1:]):
+        """Backward through every layer but the first, which only fills its grads: what it
+        would pass back is the unread input gradient. Empty sequences before it are passed
+        over (a network without hidden layers starts with one)."""
+        children = self.children
+        first = 0
+        while first < len(children) and _is_empty(children[first][1]):
+            first += 1
+        for _, layer in reversed(children[first + 1 :]):
             grad_out = layer.backward(grad_out)
-        if layers:
-            layers[0].backward_params(grad_out)
+        if first < len(children):
+            children[first][1].backward_params(grad_out)
 
     def output_width(self, input_width: int) -> int:
         for _, layer in self.children:
@@ -150,8 +153,8 @@ class Sequential(Layer):
 
 
 def _is_empty(layer: Layer) -> bool:
-    """A Sequential holding no layer but empty Sequentials: no params, the identity."""
-    return isinstance(layer, Sequential) and all(_is_empty(c) for _, c in layer.children)
+    """An empty Sequential: the identity, with nothing to fill."""
+    return isinstance(layer, Sequential) and not layer.children
 
 
 class FlatParams(list[Param]):

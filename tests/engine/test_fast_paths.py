@@ -167,7 +167,7 @@ def test_backward_params_looks_past_empty_sequences() -> None:
             made.append(Sequential([first(), dense(r, 3, 2)]))
         return made[0], made[1]
 
-    fast, plain = nets(lambda: Sequential([Sequential([])]))
+    fast, plain = nets(lambda: Sequential([]))
     fast.children[1][1].backward = refuse  # type: ignore[method-assign]
     skipped, full = train_pass(fast, x, y, params_only=True), train_pass(plain, x, y)
     full.pop("input")
