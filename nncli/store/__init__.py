@@ -3,6 +3,7 @@ their manifest, the Model rebuilt from one, and the history of past runs."""
 
 from nncli.store.checkpoint import Checkpoint, atomic_write, load_checkpoint, save_checkpoint
 from nncli.store.history import RunInfo, collect_runs, find_runs, read_metrics
+from nncli.store.logs import CsvLog, EpochPrinter, Stopwatch, write_json
 from nncli.store.manifest import (
     Header,
     Manifest,
@@ -14,7 +15,6 @@ from nncli.store.manifest import (
 from nncli.store.model import Model, Predictions, load, load_arrays, model_from_checkpoint
 from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
-from nncli.store.runs import CsvLog, EpochPrinter, Stopwatch, write_json
 
 __all__ = [
     "Checkpoint",

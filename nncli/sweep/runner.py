@@ -21,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nncli import __version__
 from nncli.config.load import resolved_dict
 from nncli.errors import NncliError
+from nncli.store.logs import write_json
 from nncli.store.run_folder import safe_name
-from nncli.store.runs import write_json
 from nncli.sweep.config import Run, Sweep, load_sweep
 from nncli.sweep.report import RUNS, Ledger, Ranked, rank, ranking_table, write_best
 from nncli.sweep.worker import BLAS_ENV, pin_blas_threads, run_trial, worker_info

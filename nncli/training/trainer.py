@@ -28,10 +28,10 @@ from nncli.engine.base import flatten_parameters
 from nncli.engine.metrics import metric_mode
 from nncli.errors import ConfigError
 from nncli.store.checkpoint import atomic_write, load_checkpoint
+from nncli.store.logs import CsvLog, EpochPrinter, Stopwatch, write_json
 from nncli.store.model import Model, load_arrays
 from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
-from nncli.store.runs import CsvLog, EpochPrinter, Stopwatch, write_json
 from nncli.training.batches import BatchLoop, TrainingError, has_batchnorm
 from nncli.training.fingerprint import fingerprint
 from nncli.training.health import health_warnings

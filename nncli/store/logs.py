@@ -13,12 +13,6 @@ from typing import Any
 from rich.console import Console
 
 from nncli.store.checkpoint import atomic_write
-from nncli.store.run_folder import RUNS_ROOT, RunFolder
-
-
-def new_run_dir(name: str, run_dir: str | Path | None, root: Path = RUNS_ROOT) -> Path:
-    """RunFolder.create's path, for the trainer until it holds a RunFolder itself."""
-    return RunFolder.create(name, run_dir, root).path
 
 
 def write_json(path: Path, data: Any) -> None:
