@@ -90,7 +90,7 @@ def architecture_table(rows: list[LayerRow], n_inputs: int, head: str = "") -> T
 
 def trainer_table(trainer: Trainer) -> Table:
     """The table of the network a Trainer built (its data fixed the input and output widths)."""
-    n_inputs = len(trainer.data.prep.features)
+    n_inputs = trainer.data.prep.n_inputs
     out = trainer.out
     head = f"{out.task}: {out.activation['name']} output, {out.loss['name']} loss"
     return architecture_table(architecture_rows(trainer.network, n_inputs), n_inputs, head)

@@ -209,6 +209,9 @@ def plot(
     )
 
 
+STRICT_HELP = "A missing value or a level training never saw is an error, not a note."
+
+
 @app.command()
 def evaluate(
     checkpoint: Annotated[
@@ -223,12 +226,13 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help=STRICT_HELP)] = False,
 ) -> None:
     """Loss and metrics of a trained model on a labelled CSV.
 
     Example: nncli evaluate runs/iris/20260101-120000 --json
     """
-    evaluate_file(checkpoint, data, as_json)
+    evaluate_file(checkpoint, data, as_json, strict)
 
 
 @app.command()
@@ -246,12 +250,13 @@ def predict(
     proba: Annotated[
         bool, typer.Option("--proba", help="Add one proba_<label> column per class.")
     ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help=STRICT_HELP)] = False,
 ) -> None:
     """One prediction per input row, in order; features are taken by name from the header.
 
     Example: nncli predict runs/iris/20260101-120000 datasets/iris/test.csv --proba
     """
-    predict_file(checkpoint, input_csv, output, proba)
+    predict_file(checkpoint, input_csv, output, proba, strict)
 
 
 @app.command()

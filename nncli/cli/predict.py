@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nncli.cli.output import write_predictions
+from nncli.cli.output import print_notes, write_predictions
 from nncli.data.read import iter_features
 from nncli.errors import DataError
 from nncli.store.model import load
 from nncli.store.run_folder import RunFolder
 
 
-def predict_file(checkpoint: Path, input_csv: Path, output: Path | None, proba: bool) -> None:
+def predict_file(
+    checkpoint: Path, input_csv: Path, output: Path | None, proba: bool, strict: bool = False
+) -> None:
     """Predict every row of `input_csv`, in order, to `output` (None: stdout)."""
     if output is not None:
         _check_output(output, input_csv, checkpoint)
     model = load(checkpoint)
     if proba and model.task != "classification":
         raise DataError("--proba: this model does regression; there are no class probabilities")
-    chunks = iter_features(input_csv, model.prep, model.config.data.delimiter)
+    chunks = iter_features(input_csv, model.prep, model.config.data.delimiter, strict=strict)
     write_predictions(model, chunks, proba, output)
+    print_notes(chunks.seen.report(input_csv))
 
 
 def _check_output(output: Path, input_csv: Path, checkpoint: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from nncli.config.base import (
     Float,
@@ -15,6 +15,7 @@ from nncli.config.base import (
     named,
     no_bool,
 )
+from nncli.config.data import DataConfig
 from nncli.config.network import ModelConfig
 from nncli.engine.metrics import ALL_SCORES, unknown_metric
 
@@ -23,8 +24,6 @@ from nncli.engine.metrics import ALL_SCORES, unknown_metric
 # A class weight far from 1 underflows to 0 or overflows in float32 (and the weighted mean
 # divides by the weights' sum); a ratio of 10^12 between two classes is plenty.
 ClassWeight = Annotated[float, Field(ge=1e-6, le=1e6), no_bool("a number")]
-# A validation fraction (the other choices are a CSV path or null).
-Fraction = Annotated[float, Field(gt=0, lt=1), no_bool("a number")]
 
 
 class CrossEntropyLoss(Strict):
@@ -249,80 +248,6 @@ class TrainingConfig(Strict):
     checkpoint: CheckpointConfig = Field(
         default_factory=CheckpointConfig, description="extra periodic checkpoints"
     )
-
-
-class DataConfig(Strict):
-    """CSV files with a header row; paths are relative to the config file."""
-
-    train: str = Field(description="training CSV, relative to the config file")
-    validation: Fraction | str | None = Field(
-        0.2,
-        description="fraction held out of train (stratified for classification), "
-        "a CSV path, or null",
-    )
-    test: str | None = Field(None, description="test CSV, evaluated after training; or null")
-    target: str | list[str] = Field(
-        description="target column (a list: several regression targets)"
-    )
-    features: list[str] | None = Field(None, description="null: every other column")
-    task: Literal["auto", "classification", "regression"] = Field(
-        "auto",
-        description="auto: a non-numeric target or few distinct integers means classification",
-    )
-    scale: Literal["standard", "minmax", "none"] = Field(
-        "standard", description="feature scaling, fit on the training rows only"
-    )
-    scale_target: bool = Field(
-        True, description="regression: standardize targets; predictions in original units"
-    )
-    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
-    missing: Literal["error", "drop"] = Field(
-        "error",
-        description="a row with a missing value (empty, NA, N/A, nan, null) in a used column: "
-        "error, or drop the row (training, validation, test, evaluate; predict always reports it)",
-    )
-
-    @field_validator("train", "validation", "test")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if isinstance(value, str) and "\0" in value:
-            raise ValueError("a file path cannot contain a NUL byte")
-        return value
-
-    @field_validator("target")
-    @classmethod
-    def _some_target(cls, value: str | list[str]) -> str | list[str]:
-        if not value:
-            raise ValueError("name the target column (or a list of at least one)")
-        if isinstance(value, list):
-            _listed_once(value)
-        return value
-
-    @field_validator("features")
-    @classmethod
-    def _some_features(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("an empty list; name the feature columns, or null for all")
-            _listed_once(value)
-        return value
-
-    @model_validator(mode="after")
-    def _features_are_not_targets(self) -> DataConfig:
-        targets = [self.target] if isinstance(self.target, str) else self.target
-        both = [f for f in self.features or [] if f in targets]
-        if both:
-            raise ValueError(f"column {both[0]!r} is both a feature and a target")
-        return self
-
-
-def _listed_once(names: list[str]) -> None:
-    """A column named twice (the run's outputs and its checkpoint could not tell them apart)."""
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{name!r} is listed twice")
-        seen.add(name)
 
 
 LOSS_NAMES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")

@@ -3,16 +3,22 @@ fit the preprocessing on the training rows, hold out a validation split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from nncli.data.columns import ColumnPlan, plan_columns
+from nncli.data.encoders import Seen
+from nncli.data.features import FeatureSet, check_values
+from nncli.data.files import csv_error
 from nncli.data.labels import class_indices, gap_in_numbers, resolve_task, sort_classes
+from nncli.data.locate import describe_value
 from nncli.data.preprocess import Preprocessor, Where
-from nncli.data.read import RawData, describe_value, read_features, read_raw
-from nncli.data.values import is_missing
+from nncli.data.read import RawData, label_texts, read_features, read_raw
+from nncli.data.values import BrokenText, is_missing
 from nncli.errors import DataError
 
 
@@ -36,15 +42,26 @@ class Dataset:
     test: Split | None
     prep: Preprocessor
     notes: tuple[str, ...] = ()  # e.g. rows dropped for missing values (data.missing: drop)
+    columns: tuple[ColumnPlan, ...] = ()  # each column's type and why, for the report
 
 
 def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) -> Dataset:
     """Read train (and validation/test) files; rng is used only for a held-out validation split.
+    (A value with a line break or NUL byte: the training file is read again to name its line.)
+    """
+    try:
+        return _load(cfg, rng, dtype)
+    except BrokenText as exc:
+        raise csv_error(cfg.train, cfg.delimiter, exc) from None
 
-    The training file is read chunk by chunk into float64 blocks, which are then scaled one by
-    one into a single array of the training dtype, training rows first (the validation
-    rows after them, both views of it): the file's text is never held whole, and the float64
-    blocks shrink as that array grows.
+
+def _load(cfg: Any, rng: np.random.Generator, dtype: Any) -> Dataset:
+    """The Dataset of load_dataset.
+
+    Column types are decided (or taken from the config) and the transforms fit on the
+    training rows only; the inputs are made a block of rows at a time and scaled into one
+    array of the training dtype, training rows first (the validation rows after them, both
+    views of it), the float64 blocks dropped as that array grows.
     """
     v = cfg.validation
     held_out = isinstance(v, int | float) and not isinstance(v, bool)
@@ -59,29 +76,39 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
         delimiter=cfg.delimiter,
         missing=cfg.missing,
         notes=notes,
+        exclude=getattr(cfg, "exclude", ()),
     )
+    strict = cfg.missing == "error"
+    plans = plan_columns(raw.frame, targets, cfg.features, [], strict)
+    plans = [_with_defaults(cfg, p) for p in plans]
+    if not any(p.used for p in plans):
+        raise DataError(f"{raw.path}: no usable feature column: {_why_not(plans)}")
+    check_values(raw.frame, plans, raw.locate)  # a bad value is named before the targets are
+    notes += stray_notes(raw, plans)
     task, classes, y = _targets(cfg, raw, targets)
     rows = order = None
     if held_out:
         strata = y if classes is not None else None
         rows, val_rows = split_indices(len(y), float(v), rng, strata, raw.path)
         order = np.concatenate([rows, val_rows])
-    parts = raw.x.take()
+    fit_rows = raw.frame if rows is None else raw.frame.take(pa.array(rows))
+    columns = FeatureSet.fit(fit_rows, plans, raw.locate.shifted(rows=rows))
+    parts = _raw_inputs(columns, raw)
     prep = Preprocessor.fit(
-        raw.features,
+        raw.features if cfg.features is not None else columns.names,
         targets,
         task,
         classes,
         parts,
-        scale=cfg.scale,
         y=y,
         scale_target=cfg.scale_target,
         dtype=dtype,
         rows=rows,
         source=raw.path,
+        columns=columns,
     )
     used = [*raw.features, *targets]
-    x = _assemble(parts, prep, order, _locator(cfg, raw.path, raw.features, used))
+    x = _assemble(parts, prep, order, _locator(cfg, raw.path, columns.input_columns, used))
     if classes is None:
         y = prep.encode_y(y, _locator(cfg, raw.path, targets, used))
     if order is not None:
@@ -89,7 +116,61 @@ def load_dataset(cfg: Any, rng: np.random.Generator, dtype: Any = np.float32) ->
     n_train = len(y) if rows is None else len(rows)
     val = Split(x[n_train:], y[n_train:]) if held_out else _read_split(cfg, v, prep, notes)
     test = _read_split(cfg, cfg.test, prep, notes)
-    return Dataset(Split(x[:n_train], y[:n_train]), val, test, prep, tuple(notes))
+    train = Split(x[:n_train], y[:n_train])
+    return Dataset(train, val, test, prep, tuple(notes), tuple(plans))
+
+
+def _with_defaults(cfg: Any, plan: ColumnPlan) -> ColumnPlan:
+    """A column's options: the config's defaults for its type, then its own."""
+    if plan.type == "numeric":
+        numeric = getattr(cfg, "numeric", None)
+        defaults = {
+            "scale": getattr(numeric, "scale", None) or cfg.scale,
+            # error and drop: the model never saw a gap, so one at predict time is an error
+            "impute": getattr(numeric, "impute", "median") if cfg.missing == "impute" else "error",
+            "fill_value": getattr(numeric, "fill_value", 0.0),
+        }
+    elif plan.type in ("categorical", "binary"):
+        categorical = getattr(cfg, "categorical", None)
+        defaults = {
+            "min_frequency": getattr(categorical, "min_frequency", 1),
+            "max_categories": getattr(categorical, "max_categories", 1000),
+        }
+    else:
+        return plan
+    return replace(plan, options={**defaults, **plan.options})
+
+
+def stray_notes(raw: RawData, plans: list[ColumnPlan]) -> list[str]:
+    """Texts in a column of numbers, read as missing: named with their lines, never silent."""
+    notes = []
+    for plan in plans:
+        if not plan.strays or plan.options.get("impute") == "error":
+            continue
+        texts = label_texts(raw.frame.column(plan.name))
+        rows = [k for k, text in enumerate(texts) if text in plan.strays]
+        lines = ", ".join(raw.locate(k).rsplit(":", 1)[-1] for k in rows[:3])
+        more = ", ..." if len(rows) > 3 else ""
+        values = ", ".join(repr(s) for s in plan.strays)
+        notes.append(
+            f"{raw.path}: column {plan.name!r} holds numbers and {len(rows)} text value(s) "
+            f"({values}; line {lines}{more}), read as missing values"
+        )
+    return notes
+
+
+def _why_not(plans: list[ColumnPlan]) -> str:
+    return "; ".join(f"{p.name!r}: {p.reason}" for p in plans[:5]) or "none"
+
+
+def _raw_inputs(columns: FeatureSet, raw: RawData, block: int = 65536) -> list[np.ndarray]:
+    """The unscaled inputs of every row, a block of rows at a time (float64 blocks)."""
+    seen = Seen()  # gaps in training rows are what the imputation was fit on: not reported
+    parts = []
+    for start in range(0, raw.frame.num_rows, block):
+        part = raw.frame.slice(start, block)
+        parts.append(columns.transform(part, seen, raw.locate.shifted(start)))
+    return parts
 
 
 def _check_paths(files: dict[str, Any], test: Any) -> None:
@@ -122,6 +203,8 @@ def _targets(cfg: Any, raw: RawData, targets: list[str]) -> tuple[str, list[str]
         return task, None, raw.values
     if task != "classification":  # task auto found numbers only: a regression target
         return task, None, np.asarray([float(v) for v in labels], dtype=np.float64).reshape(-1, 1)
+    if "" in labels:
+        raise DataError(f"{raw.locate(labels.index(''))}: column {targets[0]!r}: missing value")
     classes = sort_classes(set(labels))
     if len(classes) < 2:
         raise DataError(f"{raw.path}: target {targets[0]!r} has a single class {classes}")
@@ -185,7 +268,7 @@ def _assemble(
     position i. Each block is scaled in place a few MB at a time and dropped once copied, so
     the float64 rows shrink as the result grows. place(row, column) names a value too large
     for that dtype, by its row in the file."""
-    n, width = sum(len(p) for p in parts), len(prep.features)
+    n, width = sum(len(p) for p in parts), prep.n_inputs
     out = np.empty((n, width), dtype=prep.dtype)
     where = None if order is None else np.argsort(order)  # the inverse permutation
     step = max(1, (2 << 20) // (8 * width))

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from nncli.data.encoders import Seen
+from nncli.data.features import FeatureSet, Locate
 from nncli.data.labels import class_indices
 from nncli.data.values import label_text
 from nncli.errors import CheckpointError, DataError
@@ -17,9 +19,10 @@ Where = Callable[[int, int], str]
 
 
 class Preprocessor:
-    """Everything needed to turn raw CSV values into model inputs and back; fit on train only.
+    """Everything needed to turn raw columns into model inputs and back; fit on train only.
 
-    Features are mapped as (x - x_offset) / x_scale (standard: mean/std, minmax: min/range,
+    The feature columns (`columns`) make the raw inputs (numbers, "was missing" flags, one-hot
+    levels), each mapped as (x - x_offset) / x_scale (standard: mean/std, minmax: min/range,
     none: 0/1); regression targets likewise with y_offset / y_scale.
     """
 
@@ -34,7 +37,9 @@ class Preprocessor:
         y_offset: np.ndarray | None = None,
         y_scale: np.ndarray | None = None,
         dtype: Any = np.float32,
+        columns: FeatureSet | None = None,
     ) -> None:
+        self.columns = columns if columns is not None else FeatureSet.numeric(list(features))
         self.features = list(features)
         self.targets = list(targets)
         self.task = task
@@ -60,28 +65,64 @@ class Preprocessor:
         dtype: Any = np.float32,
         rows: np.ndarray | None = None,
         source: str = "the training data",
+        columns: FeatureSet | None = None,
     ) -> Preprocessor:
         """Statistics from the training rows only (`rows` of x and y, sorted; default all);
         x may be one array or its row blocks as read; constant columns get scale 1, never 0.
         A column whose statistics overflow float64 is a DataError naming it (and `source`).
         """
-        x_offset, x_scale = _stats([x] if isinstance(x, np.ndarray) else x, scale, rows)
-        _check_stats(source, features, x_offset, x_scale)
+        parts = [x] if isinstance(x, np.ndarray) else x
+        scales = columns.scales if columns is not None else [scale] * len(features)
+        x_offset, x_scale = _mixed_stats(parts, scales, rows)
+        inputs = columns.inputs if columns is not None else features
+        _check_stats(source, inputs, x_offset, x_scale)
         y_offset = y_scale = None
         if task == "regression":
             if y is None:
                 raise ValueError("a regression Preprocessor is fit on its targets y")
             y_offset, y_scale = _stats([y], "standard" if scale_target else "none", rows)
             _check_stats(source, targets, y_offset, y_scale)
-        return cls(features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype)
+        return cls(
+            features, targets, task, classes, x_offset, x_scale, y_offset, y_scale, dtype, columns
+        )
+
+    @property
+    def inputs(self) -> list[str]:
+        """The network's input units: a number, its "was missing" flag, one level of a text."""
+        return self.columns.inputs
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.columns.inputs)
 
     @property
     def n_outputs(self) -> int:
         """Width of the network's output: classes (classification) or targets (regression)."""
         return len(self.classes) if self.classes is not None else len(self.targets)
 
+    def transform_table(
+        self,
+        table: Any,
+        seen: Seen,
+        locate: Locate,
+        strict: bool = False,
+        where: Where | None = None,
+    ) -> np.ndarray:
+        """An Arrow table's rows (feature columns by name) -> scaled inputs of the training
+        dtype; gaps and unseen levels are counted in `seen` (errors when `strict`); where(row,
+        column) names a value too large once scaled (default: its line and input)."""
+        raw = self.columns.transform(table, seen, locate, strict)
+        inputs = self.inputs
+        return self.scale_x(raw, where or (lambda row, j: f"{locate(row)}: input {inputs[j]!r}"))
+
     def transform_x(self, x_raw: Any) -> np.ndarray:
-        """Raw feature rows (n, f) in `features` order -> scaled array of the training dtype."""
+        """Raw feature rows (n, f) in `features` order -> scaled array of the training dtype
+        (models whose every feature is a number without gaps in training)."""
+        if not self.columns.all_numeric:
+            raise DataError(
+                "this model has text or gap-flagged features: give it a table (a pandas "
+                "DataFrame, a pyarrow Table, a mapping of column to values or a list of rows)"
+            )
         x = np.array(x_raw, dtype=np.float64)  # a copy: scaled in place below
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise DataError(
@@ -140,6 +181,7 @@ class Preprocessor:
             "task": self.task,
             "classes": self.classes,
             "dtype": self.dtype.name,
+            "columns": self.columns.state(),
         }
         arrays = {"x_offset": self.x_offset, "x_scale": self.x_scale}
         if self.y_offset is not None and self.y_scale is not None:
@@ -162,12 +204,13 @@ class Preprocessor:
         if dtype not in ("float32", "float64"):
             raise CheckpointError(f"preprocessing state: unsupported dtype {_clip(dtype)}")
         features, targets = _names(meta, "features"), _names(meta, "targets")
+        columns = _columns(meta, features)
         classes = None if meta["classes"] is None else _names(meta, "classes")
         if task == "classification" and (classes is None or len(classes) < 2 or len(targets) != 1):
             raise CheckpointError("preprocessing state: classification needs 1 target, 2+ classes")
         if task == "regression" and classes is not None:
             raise CheckpointError("preprocessing state: a regression model has no classes")
-        f, k = len(features), len(targets)
+        f, k = len(columns.inputs), len(targets)
         shapes = {"x_offset": f, "x_scale": f}
         if task == "regression":
             shapes |= {"y_offset": k, "y_scale": k}
@@ -191,6 +234,7 @@ class Preprocessor:
             arrays.get("y_offset"),
             arrays.get("y_scale"),
             dtype,
+            columns,
         )
 
 
@@ -224,6 +268,19 @@ def _check_stats(source: str, names: list[str], offset: np.ndarray, scale: np.nd
         )
 
 
+def _columns(meta: dict, features: list[str]) -> FeatureSet:
+    """The feature columns of a checkpoint; one written before column types has numbers."""
+    if "columns" not in meta:
+        return FeatureSet.numeric(features)
+    try:
+        columns = FeatureSet.from_state(meta["columns"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"preprocessing state: damaged feature columns ({exc})") from None
+    if columns.names != features:
+        raise CheckpointError("preprocessing state: the feature columns do not match 'features'")
+    return columns
+
+
 def _names(meta: dict, key: str) -> list[str]:
     value = meta[key]
     if (
@@ -241,6 +298,20 @@ def _names(meta: dict, key: str) -> list[str]:
 def _clip(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mixed_stats(
+    parts: Sequence[np.ndarray], scales: list[str], rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """_stats with each input's own scaling (numbers as configured, flags and levels none)."""
+    if len(set(scales)) <= 1:
+        return _stats(parts, scales[0] if scales else "none", rows)
+    offset, spread = np.zeros(len(scales)), np.ones(len(scales))
+    for method in set(scales) - {"none"}:
+        idx = [j for j, s in enumerate(scales) if s == method]
+        o, s = _stats([p[:, idx] for p in parts], method, rows)
+        offset[idx], spread[idx] = o, s
+    return offset, spread
 
 
 def _stats(

@@ -1,68 +1,73 @@
-"""Reading a data file for a model: features by name, checked, scaled by a fitted
-Preprocessor; targets encoded; every bad value named by file, line and column."""
+"""Reading a data file for a model: columns by name, turned into scaled inputs by a fitted
+Preprocessor, targets encoded; every bad value named by file, line and column."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from itertools import chain
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from nncli.data.csvio import Table, read_chunks
+from nncli.data.encoders import Seen
+from nncli.data.features import Locate, column_numbers
+from nncli.data.files import csv_error, read_frame, stream_frames
+from nncli.data.locate import FileRows, describe_value, row_location
 from nncli.data.preprocess import Preprocessor
 from nncli.data.slabs import Slabs
+from nncli.data.values import MISSING, BrokenText, check_texts
 from nncli.errors import DataError
 
 
 @dataclass
 class RawData:
-    """A training CSV as read: the features as float64 rows, the target as text (one label
-    column, for classes or task: auto) or as numbers (n, targets)."""
+    """A training file as read: the candidate feature columns (rows data.missing: drop left
+    out), the target as text (one label column, for classes or task: auto; "" where missing)
+    or as numbers (n, targets), and how to name the line of a row."""
 
     path: str
+    frame: pa.Table
     features: list[str]
-    x: Slabs
     labels: list[str] | None
     values: np.ndarray | None
+    locate: FileRows = field(repr=False)
 
 
 def read_raw(
     path: str | Path,
     targets: list[str],
-    features: list[str] | None,
+    features: list[Any] | None,
     labels_as_text: bool,
     *,
     delimiter: str = ",",
     missing: str = "error",
     notes: list[str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> RawData:
-    """Read a training CSV chunk by chunk: features by name (None: every other column),
-    checked, as float64; with missing="drop", a note about the rows left out."""
-    chunks = read_chunks(path, delimiter)
-    first = next(chunks)
+    """Read a training file whole: targets and features by name (None: every other column
+    but `exclude`); with missing="drop", a note about the rows left out."""
+    frame = read_frame(path, delimiter)
+    shown = str(path)
+    _require_rows(shown, frame)
     for t in targets:
-        first.index(t, "target column")
-    features = _feature_names(first, features, targets)
-    x = Slabs(len(features))
-    labels: list[str] = []
-    values: list[np.ndarray] = []
-    dropped: list[int] = []
-    for table in chain([first], chunks):
-        if missing == "drop":
-            table = _without_missing(table, [*features, *targets], dropped)
-        if not len(table):
-            continue
-        x.append(table.values(features))  # cast to float64 on the copy
-        if labels_as_text:
-            labels += table.texts(targets[0])
-        else:
-            values.append(table.numbers(targets))
-    _note_dropped(first.path, dropped, len(x), notes)
+        require_column(shown, frame, t, "target column", delimiter)
+    names = _feature_names(shown, frame, features, targets, exclude, delimiter)
+    used = [*names, *targets]
+    if missing == "drop":
+        frame = _drop_missing(shown, frame, used, delimiter, notes)
+
+    locate = FileRows(shown, delimiter, missing, used)
+
+    check_other_columns(frame, used)
+    frame = frame.select(used)
     if labels_as_text:
-        return RawData(first.path, features, x, labels, None)
-    return RawData(first.path, features, x, None, np.concatenate(values))
+        return RawData(shown, frame, names, label_texts(frame.column(targets[0])), None, locate)
+    values = np.column_stack([target_numbers(frame, t, locate) for t in targets])
+    return RawData(shown, frame, names, None, values, locate)
 
 
 def read_features(
@@ -73,155 +78,244 @@ def read_features(
     need_target: bool = False,
     missing: str = "error",
     notes: list[str] | None = None,
+    seen: Seen | None = None,
+    strict: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scaled features taken by name (any column order, extra columns ignored) and encoded
     targets when need_target; without it the target columns may be present or absent.
 
-    Rows come back in file order, one per non-blank data line, so len(x) is the row count;
-    with missing="drop" (labelled data only), rows with a missing value are left out and
-    a line about them is appended to `notes`.
+    Rows come back in file order, one per data row, so len(x) is the row count; with
+    missing="drop" (labelled data only), rows with a missing value are left out and a line
+    about them is appended to `notes`. Gaps and unseen levels are counted in `seen`.
     """
-    x = Slabs(len(prep.features), prep.dtype)
+    try:
+        return _read_features(path, prep, delimiter, need_target, missing, notes, seen, strict)
+    except BrokenText as exc:
+        raise csv_error(path, delimiter, exc) from None
+
+
+def _read_features(
+    path: str | Path,
+    prep: Preprocessor,
+    delimiter: str,
+    need_target: bool,
+    missing: str,
+    notes: list[str] | None,
+    seen: Seen | None,
+    strict: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    seen = seen if seen is not None else Seen()
     if not need_target:
-        for block in iter_features(path, prep, delimiter):
+        x = Slabs(prep.n_inputs, prep.dtype)
+        for block in FeatureChunks(path, prep, delimiter, strict=strict, seen=seen):
             x.append(block)
         return x.array(), None
-    chunks = read_chunks(path, delimiter)
-    first = next(chunks)
+    frame = read_frame(path, delimiter)
+    shown = str(path)
+    _require_rows(shown, frame)
     for name in [*prep.features, *prep.targets]:
-        first.index(name, "target column" if name in prep.targets else "column")
-    ys: list[np.ndarray] = []
-    dropped: list[int] = []
-    for table in chain([first], chunks):
-        if missing == "drop":
-            table = _without_missing(table, [*prep.features, *prep.targets], dropped)
-        if len(table):
-            x.append(_scaled_features(table, prep))
-            ys.append(_encode_targets(table, prep))
-    _note_dropped(first.path, dropped, len(x), notes)
-    return x.array(), np.concatenate(ys)
+        what = "target column" if name in prep.targets else "column"
+        require_column(shown, frame, name, what, delimiter)
+    used = [*prep.features, *prep.targets]
+    check_other_columns(frame, used)
+    if missing == "drop":
+        frame = _drop_missing(shown, frame, used, delimiter, notes)
+
+    locate = FileRows(shown, delimiter, missing, used)
+
+    where = _value_teller(shown, prep, 0, delimiter, missing, used)
+    x_all = prep.transform_table(frame, seen, locate, strict, where)
+    return x_all, encode_targets(frame, prep, locate)
 
 
 class FeatureChunks(Iterator[np.ndarray]):
-    """iter_features' iterator: the scaled blocks, and at(row) naming the line of a row."""
+    """The scaled blocks of a file's rows, in order, a batch at a time (flat memory on files
+    of any length); at(row) names the line of a row, `seen` counts gaps and unseen levels."""
 
-    def __init__(self, path: str | Path, prep: Preprocessor, delimiter: str = ",") -> None:
-        self.path, self.prep, self.delimiter = path, prep, delimiter
-        self._tables = read_chunks(path, delimiter)
-        self._table: Table | None = None  # the last chunk read, its first row's number
+    def __init__(
+        self,
+        path: str | Path,
+        prep: Preprocessor,
+        delimiter: str = ",",
+        *,
+        strict: bool = False,
+        seen: Seen | None = None,
+    ) -> None:
+        self.path, self.prep, self.delimiter, self.strict = str(path), prep, delimiter, strict
+        self.seen = seen if seen is not None else Seen()
+        self._frames = stream_frames(path, delimiter)
         self._start = self._end = 0
+        self._first = True
 
     def __next__(self) -> np.ndarray:
-        table = next(self._tables)
-        self._table, self._start, self._end = table, self._end, self._end + len(table)
-        return _scaled_features(table, self.prep)
+        frame = next(self._frames)
+        if self._first:
+            _require_rows(self.path, frame)
+            for name in self.prep.features:
+                require_column(self.path, frame, name, "column", self.delimiter)
+            self._first = False
+        try:
+            check_other_columns(frame, self.prep.features)
+        except BrokenText as exc:
+            raise csv_error(self.path, self.delimiter, exc) from None
+        self._start, self._end = self._end, self._end + frame.num_rows
+        start = self._start
+        where = _value_teller(self.path, self.prep, start, self.delimiter)
+        try:
+            return self.prep.transform_table(
+                frame,
+                self.seen,
+                FileRows(self.path, self.delimiter, start=start),
+                self.strict,
+                where,
+            )
+        except BrokenText as exc:
+            raise csv_error(self.path, self.delimiter, exc) from None
 
     def at(self, row: int) -> str:
         """`path:line` of the row-th data row (from 0) of the file."""
-        if self._table is not None and self._start <= row < self._end:
-            return self._table.at(row - self._start)
         return row_location(self.path, row, self.delimiter)
 
 
-def iter_features(path: str | Path, prep: Preprocessor, delimiter: str = ",") -> FeatureChunks:
-    """Scaled features of a CSV's rows (taken by name), in file order, one chunk of about
-    csvio.CHUNK_BYTES of text at a time: predicting a file of any length keeps memory flat.
-    An error in a later chunk is raised when that chunk is reached."""
-    return FeatureChunks(path, prep, delimiter)
+def iter_features(
+    path: str | Path, prep: Preprocessor, delimiter: str = ",", strict: bool = False
+) -> FeatureChunks:
+    """Scaled features of a file's rows (taken by name), in file order, one batch at a time:
+    predicting a file of any length keeps memory flat. An error in a later batch is raised
+    when that batch is reached."""
+    return FeatureChunks(path, prep, delimiter, strict=strict)
 
 
-def _scaled_features(table: Table, prep: Preprocessor) -> np.ndarray:
-    """A chunk's features scaled into the model dtype; one too large there names its line."""
-    names = prep.features
-    return prep.scale_x(table.numbers(names), lambda row, j: _value_at(table, row, names[j]))
+def label_texts(column: pa.ChunkedArray) -> list[str]:
+    """A label column as the file spells it, stripped; "" where a value is missing."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    values = column.to_pylist()
+    check_texts(values)
+    return [("" if v is None else v.strip()) for v in values]
 
 
-def _value_at(table: Table, row: int, column: str) -> str:
-    """`path:line: column 'x': '1e39'`: a value of a table, as the file has it."""
-    value = table.fields(row)[table.index(column)].strip()
-    return f"{table.at(row)}: column {column!r}: {value!r}"
+def target_numbers(frame: pa.Table, name: str, locate: Locate) -> np.ndarray:
+    """A regression target as float64; a missing, non-numeric or infinite value is an error."""
+    values = column_numbers(name, frame.column(name), locate, strays=set())
+    gaps = np.isnan(values)
+    if gaps.any():
+        raise DataError(f"{locate(int(np.argmax(gaps)))}: column {name!r}: missing value")
+    return values
 
 
-def _locate(
-    path: str | Path, row: int, delimiter: str, missing: str, names: Sequence[str]
-) -> tuple[Table, int] | None:
-    """The chunk holding the row-th data row (from 0; rows data.missing: drop left out do
-    not count) and the row's index there, read again from the file: only for an error
-    message about a value found bad after reading (None if the file no longer has it)."""
-    seen = 0
-    for table in read_chunks(path, delimiter):
-        if missing == "drop":
-            table = table.without_missing(list(names))[0]
-        if row < seen + len(table):
-            return table, row - seen
-        seen += len(table)
-    return None
-
-
-def row_location(
-    path: str | Path,
-    row: int,
-    delimiter: str = ",",
-    missing: str = "error",
-    names: Sequence[str] = (),
-) -> str:
-    """`path:line` of the row-th data row (from 0) of a CSV as read with these settings."""
-    found = _locate(path, row, delimiter, missing, names)
-    return f"{path}: data row {row + 1}" if found is None else found[0].at(found[1])
-
-
-def describe_value(
-    path: str | Path,
-    row: int,
-    column: str,
-    delimiter: str = ",",
-    missing: str = "error",
-    names: Sequence[str] = (),
-) -> str:
-    """`path:line: column 'x': '1e39'` for the row-th data row (from 0) of a CSV."""
-    found = _locate(path, row, delimiter, missing, names)
-    if found is None:
-        return f"{path}: data row {row + 1}: column {column!r}"
-    return _value_at(*found, column)
-
-
-def _without_missing(table: Table, names: list[str], dropped: list[int]) -> Table:
-    kept, lines = table.without_missing(names)
-    dropped += lines
-    return kept
-
-
-def _note_dropped(path: str, dropped: list[int], kept: int, notes: list[str] | None) -> None:
-    """data.missing: drop: a note naming the rows left out; an error if that is every row."""
-    if not dropped:
-        return
-    if not kept:
-        raise DataError(f"{path}: every data row has a missing value (data.missing: drop)")
-    shown = ", ".join(str(n) for n in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
-    if notes is not None:
-        notes.append(f"{path}: dropped {len(dropped)} row(s) with a missing value (line {shown})")
-
-
-def _encode_targets(table: Table, prep: Preprocessor) -> np.ndarray:
+def encode_targets(frame: pa.Table, prep: Preprocessor, locate: Locate) -> np.ndarray:
     if prep.classes is None:
-        names = prep.targets
-        return prep.encode_y(table.numbers(names), lambda row, j: _value_at(table, row, names[j]))
-    labels = table.texts(prep.targets[0])
+        y = np.column_stack([target_numbers(frame, t, locate) for t in prep.targets])
+        return prep.encode_y(y, lambda row, j: f"{locate(row)}: column {prep.targets[j]!r}")
+    labels = label_texts(frame.column(prep.targets[0]))
     idx, bad = prep.class_indices(labels)
     if bad is not None:
+        if labels[bad] == "":
+            raise DataError(f"{locate(bad)}: column {prep.targets[0]!r}: missing value")
         raise DataError(
-            f"{table.at(bad)}: label {labels[bad]!r} of {prep.targets[0]!r} was not in the "
-            f"training data (classes: {', '.join(prep.classes)})"
+            f"{locate(bad)}: label {labels[bad]!r} of {prep.targets[0]!r} was not in the "
+            f"training data (classes: {', '.join(prep.classes or [])})"
         )
     return idx
 
 
-def _feature_names(table: Table, features: list[str] | None, targets: list[str]) -> list[str]:
+def require_column(path: str, frame: pa.Table, name: str, what: str, delimiter: str) -> None:
+    """A column the config or model names must be in the file; the error lists the columns
+    and suggests the nearest."""
+    header = frame.column_names
+    if name in header:
+        return
+    msg = f"{path}: no {what} {name!r}"
+    close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    shown = ", ".join(repr(h) for h in header[:20])
+    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
+    msg += f" (columns: {shown}{more})"
+    if len(header) == 1:
+        guess = next((d for d in ",;\t|" if d != delimiter and d in header[0]), None)
+        if guess:
+            msg += f"; the header has a single column: is the delimiter {guess!r}?"
+    raise DataError(msg)
+
+
+def _require_rows(path: str, frame: pa.Table) -> None:
+    if not frame.column_names:
+        raise DataError(f"{path}: the file is empty")
+    if frame.num_rows == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+
+
+def _feature_names(
+    path: str,
+    frame: pa.Table,
+    features: list[Any] | None,
+    targets: list[str],
+    exclude: Sequence[str],
+    delimiter: str,
+) -> list[str]:
     if features is None:
-        names = [h for h in table.header if h not in targets]
+        names = [h for h in frame.column_names if h not in targets and h not in exclude]
         if not names:
-            raise DataError(f"{table.path}: no feature columns besides the target {targets}")
+            raise DataError(f"{path}: no feature columns besides the target {targets}")
         return names
-    for f in features:  # distinct, not empty and no target: the config checked that
-        table.index(f, "feature column")
-    return list(features)
+    names = [f if isinstance(f, str) else getattr(f, "name", None) or f["name"] for f in features]
+    for name in names:  # distinct, not empty and no target: the config checked that
+        require_column(path, frame, name, "feature column", delimiter)
+    return names
+
+
+def check_other_columns(frame: pa.Table, used: Sequence[str]) -> None:
+    """Columns no transform reads (ids, a target at predict time) may still hide a quote
+    left open, whose line break swallowed a row: BrokenText then, as for a used column."""
+    for name in frame.column_names:
+        column = frame.column(name)
+        broken = name not in used and pa.types.is_string(column.type)
+        if broken and pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
+            raise BrokenText(f"column {name!r} holds a line break or a NUL byte")
+
+
+def missing_mask(frame: pa.Table, names: list[str]) -> np.ndarray:
+    """Rows holding a missing value (null, or a missing marker in any case) in a column."""
+    mask = np.zeros(frame.num_rows, dtype=bool)
+    markers = pa.array(sorted(MISSING))
+    for name in names:
+        column = frame.column(name)
+        gap = pc.is_null(column)
+        if pa.types.is_string(column.type):
+            text = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+            gap = pc.or_kleene(gap, pc.is_in(text, value_set=markers))
+        mask |= np.asarray(gap.to_numpy(zero_copy_only=False), dtype=bool)
+    return mask
+
+
+def _drop_missing(
+    path: str, frame: pa.Table, names: list[str], delimiter: str, notes: list[str] | None
+) -> pa.Table:
+    """data.missing: drop: the rows without a gap in `names`, and a note naming the rows
+    left out (an error if that is every row)."""
+    gaps = missing_mask(frame, names)
+    if not gaps.any():
+        return frame
+    if gaps.all():
+        raise DataError(f"{path}: every data row has a missing value (data.missing: drop)")
+    dropped = np.flatnonzero(gaps)
+    lines = [row_location(path, int(r), delimiter).rsplit(":", 1)[-1] for r in dropped[:5]]
+    shown = ", ".join(lines) + (", ..." if len(dropped) > 5 else "")
+    if notes is not None:
+        notes.append(f"{path}: dropped {len(dropped)} row(s) with a missing value (line {shown})")
+    return frame.filter(pa.array(~gaps))
+
+
+def _value_teller(
+    path: str,
+    prep: Preprocessor,
+    start: int,
+    delimiter: str,
+    missing: str = "error",
+    names: Sequence[str] = (),
+) -> Callable[[int, int], str]:
+    """(row, input) -> `path:line: column 'x': '1e39'`, for a value too large once scaled."""
+    columns = prep.columns.input_columns
+    return lambda row, j: describe_value(path, start + row, columns[j], delimiter, missing, names)

@@ -8,9 +8,22 @@ from typing import Any
 
 import numpy as np
 
+from nncli.errors import DataError
+
 # What `data.missing: drop` takes for a missing value (any case): an empty field and the
 # markers pandas writes and reads by default. Anything else that is not a number is an error.
 MISSING = frozenset({"", "na", "n/a", "nan", "null"})
+
+
+class BrokenText(DataError):
+    """A value holding a line break or a NUL byte: a quote left open, or binary data. The
+    reader that met it reads the file again with nncli's line reader to name the line."""
+
+
+def check_texts(values: list[str | None]) -> None:
+    """Raise BrokenText if a text holds a line break or a NUL byte."""
+    if any(v is not None and ("\n" in v or "\r" in v or "\0" in v) for v in values):
+        raise BrokenText("a value holds a line break or a NUL byte")
 
 
 def is_missing(text: str) -> bool:

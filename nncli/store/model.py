@@ -15,7 +15,7 @@ from nncli.data.preprocess import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
 from nncli.engine.metrics import (
-    classification_metrics,
+    classification_scores,
     confusion_matrix,
     regression_metrics,
     regression_metrics_per_output,
@@ -147,31 +147,82 @@ class Model:
         y: np.ndarray,
         per_target: bool = False,
         source: str | Path | None = None,
+        baseline: bool | None = None,
     ) -> dict[str, Any]:
         """Loss and metrics on preprocessed arrays (y encoded as in training).
 
         With `per_target` and several regression targets, `per_target` maps each target's
-        name to its own metrics, next to the averages over targets. With `source`, the CSV
-        x and y were read from (with this model's data settings), a row whose outputs
-        overflow is an error naming its line, and nothing warns (see outputs);
-        without, such a row makes the loss nan (training checks for that itself).
+        name to its own metrics, next to the averages over targets. With `baseline` (by
+        default: with `per_target`, as `nncli evaluate` asks), `baseline` maps each metric to
+        the trivial predictor's (see baseline_metrics). With `source`, the CSV x and y were
+        read from (with this model's data settings), a row whose outputs overflow is an error
+        naming its line, and nothing warns (see outputs); without, such a row makes the loss
+        nan (training checks for that itself).
         """
+        if baseline is None:
+            baseline = per_target
         if source is None:
             metrics: dict[str, Any] = {"loss": self.loss(x_scaled, y)}
             outputs = self.outputs(x_scaled)
-            return self._metrics(metrics, outputs, y, per_target)
-        outputs = self.outputs(x_scaled, self._row_locator(source))
-        with np.errstate(all="ignore"):  # an overflow here is a metric of inf, refused later
-            return self._metrics({"loss": self.loss(x_scaled, y)}, outputs, y, per_target)
+            metrics = self._metrics(metrics, outputs, y, per_target)
+        else:
+            outputs = self.outputs(x_scaled, self._row_locator(source))
+            with np.errstate(all="ignore"):  # an overflow here is a metric of inf, refused later
+                loss = self.loss(x_scaled, y)
+                metrics = self._metrics({"loss": loss}, outputs, y, per_target)
+        if baseline:
+            with np.errstate(all="ignore"):
+                metrics["baseline"] = self.baseline_metrics(y, per_target)
+        return metrics
+
+    def baseline_metrics(self, y: np.ndarray, per_target: bool = False) -> dict[str, Any]:
+        """The metrics of the trivial predictor on encoded targets y, keyed as evaluate_arrays'
+        (no confusion matrix): for classification the class frequencies as probabilities
+        (so the majority class as the label), for regression the mean.
+
+        The training set's frequencies or mean when the checkpoint knows them (class weights
+        `balanced` are n / (k * count); y_offset is the training mean when scale_target is on),
+        else those of y itself: the best constant guess on these rows, a bar just as fair.
+        """
+        n = len(y)
+        if self.task == "classification":
+            k = len(self.classes or [])
+            prior = self._training_prior()
+            if prior is None:
+                prior = np.bincount(y, minlength=k) / n if n else np.full(k, 1 / k)
+            safe = np.clip(prior, 1e-15, 1.0)  # log(0) would make the loss inf or nan
+            if self.out.n_outputs == 1:  # sigmoid head: p(positive), logit log(p1 / p0)
+                outputs = np.full((n, 1), prior[1])
+                logits = np.full((n, 1), np.log(safe[1] / safe[0]))
+            else:
+                outputs = np.broadcast_to(prior, (n, k))
+                logits = np.broadcast_to(np.log(safe), (n, k))
+            loss = self.head.loss(logits, y)
+        else:
+            # outputs are in scaled units: the training mean is 0 there when scale_target is on
+            known = self.config.data.scale_target or not n
+            mean = np.zeros(y.shape[1]) if known else y.mean(axis=0, dtype=np.float64)
+            outputs = np.broadcast_to(mean, y.shape)
+            loss = self.head.loss_fn.value_and_grad(np.array(outputs), y)[0]
+        metrics = self._metrics({"loss": loss}, outputs, y, per_target)
+        metrics.pop("confusion_matrix", None)
+        return metrics
+
+    def _training_prior(self) -> np.ndarray | None:
+        """The training class frequencies, from `balanced` class weights (n / (k * count))."""
+        weight = getattr(self.head.loss_fn, "weight", None)
+        if self.out.loss.get("class_weights") != "balanced" or weight is None:
+            return None
+        inverse = 1.0 / np.asarray(weight, dtype=np.float64)
+        return inverse / inverse.sum()
 
     def _metrics(
         self, metrics: dict[str, Any], outputs: np.ndarray, y: np.ndarray, per_target: bool
     ) -> dict[str, Any]:
         if self.task == "classification":
-            pred = self._proba(outputs).argmax(axis=1)
-            n = len(self.classes or [])
-            metrics.update(classification_metrics(y, pred, n))
-            metrics["confusion_matrix"] = confusion_matrix(y, pred, n)
+            proba = self._proba(outputs)
+            metrics.update(classification_scores(y, proba))
+            metrics["confusion_matrix"] = confusion_matrix(y, proba.argmax(axis=1), proba.shape[1])
         else:
             true, predicted = self.prep.decode_y(y), self.prep.decode_y(outputs)
             metrics.update(regression_metrics(true, predicted))
@@ -185,7 +236,7 @@ class Model:
         return metrics
 
     def _row_locator(self, source: str | Path) -> Callable[[int], str]:
-        from nncli.data.read import row_location  # data reads CSVs: only for this message
+        from nncli.data.locate import row_location  # data reads CSVs: only for this message
 
         data = self.config.data
         names = [*self.prep.features, *self.prep.targets]
@@ -236,7 +287,7 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
     except ConfigError as exc:
         raise CheckpointError(f"{where}: its config does not fit its data ({exc})") from None
     params = ckpt.group("params")
-    expected = count_state(config, len(prep.features), out.n_outputs)
+    expected = count_state(config, prep.n_inputs, out.n_outputs)
     stored = sum(a.size for a in params.values())
     if expected > stored + SLACK:  # checked before building, so nothing huge is allocated
         raise CheckpointError(
@@ -245,7 +296,7 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
         )
     weights = _class_weights(ckpt, out, n_classes)
     rng = np.random.default_rng(0)  # weights are overwritten below
-    network = build_network(config, len(prep.features), out, rng, rng, dtype)
+    network = build_network(config, prep.n_inputs, out, rng, rng, dtype)
     head = build_head(out, weights)
     load_arrays(network, params, where)
     return Model(config, network, head, prep, out, where)

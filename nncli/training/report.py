@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
+from nncli.data.columns import ColumnPlan
 from nncli.data.dataset import Dataset, Split
 from nncli.engine.metrics import SCORES, unknown_metric
 from nncli.errors import ConfigError
@@ -45,12 +47,38 @@ def display_columns(columns: list[str], monitor: str) -> list[str]:
     return [*shown, "lr", "seconds"]
 
 
-def print_header(console: Console, folder: RunFolder, description: str, notes: list[str]) -> None:
-    """The run folder, what is trained on what, and the notes (data, resume) under it."""
+def print_header(
+    console: Console,
+    folder: RunFolder,
+    description: str,
+    notes: list[str],
+    columns: tuple[ColumnPlan, ...] = (),
+) -> None:
+    """The run folder, what is trained on what, the columns' types when some are not plain
+    numbers, and the notes (data, resume) under it."""
     console.print(f"[bold]nncli[/bold] run {escape(str(folder))}", highlight=False, soft_wrap=True)
     console.print(f"  {escape(description)}", highlight=False, soft_wrap=True)
+    if any(p.type != "numeric" or p.missing or p.strays for p in columns):
+        console.print(columns_table(columns))
     for note in notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+
+
+def columns_table(plans: tuple[ColumnPlan, ...] | list[ColumnPlan]) -> Table:
+    """Each column's type and why: what `init` and `train` show before any work."""
+    table = Table(title="columns", title_justify="left", box=None, pad_edge=False)
+    for name, justify in [("column", "left"), ("type", "left"), ("distinct", "right")]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("missing", justify="right")
+    table.add_column("why", overflow="fold")
+    for p in plans:
+        style = "dim" if not p.used else ""
+        kind = p.type if p.used else "left out"
+        table.add_row(
+            escape(p.name), kind, str(p.distinct), f"{100 * p.missing:.1f}%", escape(p.reason),
+            style=style,
+        )  # fmt: skip
+    return table
 
 
 def describe_run(data: Dataset, model: Model) -> str:
@@ -61,7 +89,7 @@ def describe_run(data: Dataset, model: Model) -> str:
     sizes += f", test {len(data.test.x)}" if data.test else ""
     what = f"{len(prep.classes)} classes" if prep.classes else f"{len(prep.targets)} target(s)"
     return (
-        f"{prep.task}, {what}, {len(prep.features)} features; rows: {sizes}; "
+        f"{prep.task}, {what}, {_features(prep)}; rows: {sizes}; "
         f"{_parameters(model)} parameters; "
         f"{model.out.activation['name']} + {model.out.loss['name']}"
     )
@@ -134,3 +162,9 @@ def print_report(console: Console, folder: RunFolder, summary: dict[str, Any]) -
     for line in loss_chart_file(folder.metrics, console.encoding):
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"run folder: {escape(str(folder))}", highlight=False, soft_wrap=True)
+
+
+def _features(prep: Any) -> str:
+    """`12 features`, and the network's inputs when one-hot levels or gap flags add some."""
+    text = f"{len(prep.features)} features"
+    return text if prep.n_inputs == len(prep.features) else f"{text} ({prep.n_inputs} inputs)"

@@ -109,7 +109,7 @@ class Trainer:
             else None
         )
         self.network = build_network(
-            config, len(prep.features), self.out, rngs["init"], rngs["dropout"], self.dtype
+            config, prep.n_inputs, self.out, rngs["init"], rngs["dropout"], self.dtype
         )
         if has_batchnorm(self.network) and min(config.training.batch_size, len(data.train.x)) < 2:
             raise ConfigError(
@@ -189,7 +189,8 @@ class Trainer:
         keep = resumed_at = state.epoch if resume is not None else None
         metrics_log = CsvLog(folder.metrics, ["epoch", *self.columns], keep)
         grad_log = CsvLog(folder.gradients, ["epoch", "layer", "grad_norm", "update_ratio"], keep)
-        print_header(self.console, folder, describe_run(self.data, self.model), state.notes)
+        description = describe_run(self.data, self.model)
+        print_header(self.console, folder, description, state.notes, self.data.columns)
         shown = display_columns(self.columns, state.stopping.monitor)
         printer = EpochPrinter(self.console, shown, config.training.epochs)
         clock = Stopwatch()

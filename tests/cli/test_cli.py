@@ -27,7 +27,17 @@ import nncli
 IRIS_TRAIN = DATASETS / "iris" / "train.csv"
 IRIS_TEST = DATASETS / "iris" / "test.csv"
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
-CLASSIFICATION_METRICS = {"loss", "accuracy", "precision_macro", "recall_macro", "f1_macro"}
+CLASSIFICATION_METRICS = {
+    "loss",
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+}
 REGRESSION_METRICS = {"loss", "mse", "rmse", "mae", "r2"}
 
 
@@ -200,11 +210,15 @@ def test_set_override_changes_the_trained_network(tmp_path):
 
 
 def parse_json_stdout(proc) -> dict[str, float]:
+    """The metrics of `evaluate --json`: every key a finite number, but `baseline`, which
+    maps the same keys to the trivial baseline's numbers (and is left out of the result)."""
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("\n") == 1 and proc.stdout.endswith("\n")
     result = json.loads(proc.stdout)
     assert isinstance(result, dict)
-    for key, value in result.items():
+    baseline = result.pop("baseline")
+    assert isinstance(baseline, dict) and set(baseline) == set(result)
+    for key, value in [*result.items(), *baseline.items()]:
         assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
         assert math.isfinite(value)
     return result
@@ -213,7 +227,7 @@ def parse_json_stdout(proc) -> dict[str, float]:
 def test_evaluate_json_classification(iris_run, tmp_path):
     result = parse_json_stdout(run_cli("evaluate", iris_run.run_dir, "--json", cwd=tmp_path))
     assert set(result) == CLASSIFICATION_METRICS
-    for name in CLASSIFICATION_METRICS - {"loss"}:
+    for name in CLASSIFICATION_METRICS - {"loss", "log_loss"}:
         assert 0.0 <= result[name] <= 1.0
     # A run folder means its best checkpoint.
     best = nncli.load(iris_run.run_dir / "checkpoints" / "best.npz")
@@ -612,11 +626,25 @@ def test_error_missing_target_column(tmp_path):
 
 
 def test_error_non_numeric_feature(tmp_path):
+    """With data.missing: error, a text in a column of numbers is an error at its line."""
     header, rows = read_csv(IRIS_TRAIN)
     rows[6][1] = "three"
     write_csv(tmp_path / "bad.csv", header, rows)
-    config = write(tmp_path / "c.yaml", "data:\n  train: bad.csv\n  target: species\n")
+    body = "data:\n  train: bad.csv\n  target: species\n  missing: error\n"
+    config = write(tmp_path / "c.yaml", body)
     assert_user_error(run_cli("train", config, cwd=tmp_path), "bad.csv", header[1], "'three'", ":8")
+
+
+def test_a_stray_text_in_numbers_is_reported_with_its_line_and_read_as_missing(tmp_path):
+    header, rows = read_csv(IRIS_TRAIN)
+    rows[6][1] = "three"
+    write_csv(tmp_path / "bad.csv", header, rows)
+    body = "data:\n  train: bad.csv\n  target: species\ntraining:\n  epochs: 2\n"
+    proc = run_cli("train", write(tmp_path / "c.yaml", body), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    note = next(line for line in proc.stderr.splitlines() if "'three'" in line)
+    assert "bad.csv" in note and repr(header[1]) in note and "line 8" in note
+    assert "read as missing" in note
 
 
 def test_error_non_mapping_document(tmp_path):

@@ -324,7 +324,7 @@ def test_csv_errors_through_the_cli_name_file_line_and_column(iris_run, tmp_path
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([*lines[:5], "5.0,3.4,,0.2,setosa", *lines[6:]]) + "\n")
     config = tmp_path / "bad.yaml"
-    config.write_text("data: {train: bad.csv, target: species}\n")
+    config.write_text("data: {train: bad.csv, target: species, missing: error}\n")
     one_error(run_cli("train", config, cwd=tmp_path), "bad.csv:6", "'petal length (cm)'", "missing")
 
     unseen = tmp_path / "unseen.csv"

@@ -1,0 +1,249 @@
+"""One column's values -> model inputs, fit on the training rows only: numbers imputed (with
+a "was missing" input), text looked up in a vocabulary (missing and unseen levels have their
+own slots). Plain JSON state: what the checkpoint and the ONNX export carry."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nncli.data.values import check_texts, is_missing, parse_number
+
+MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
+IMPUTE = ("median", "mean", "constant", "error")
+SCALES = ("standard", "minmax", "none")
+
+
+@dataclass
+class Seen:
+    """What a transform met that training did not: per column, counts and a few examples."""
+
+    missing: Counter[str] = field(default_factory=Counter)
+    unseen: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def report(self, path: str | Path) -> list[str]:
+        """What predict and evaluate say on stderr: counts per column, a few examples."""
+        lines = []
+        if self.missing:
+            cols = ", ".join(f"{c!r} {n}" for c, n in self.missing.most_common())
+            lines.append(
+                f"{path}: {sum(self.missing.values())} missing value(s) filled as in training "
+                f"({cols}); --strict makes them errors"
+            )
+        if self.unseen:
+            cols = ", ".join(
+                f"{c!r} {n} ({', '.join(repr(v) for v in self.examples.get(c, []))})"
+                for c, n in self.unseen.most_common()
+            )
+            lines.append(
+                f"{path}: {sum(self.unseen.values())} value(s) never seen in training, read as "
+                f"an unknown level ({cols}); --strict makes them errors"
+            )
+        return lines
+
+    def add_unseen(self, column: str, values: list[str], count: int) -> None:
+        self.unseen[column] += count
+        shown = self.examples.setdefault(column, [])
+        shown.extend(v for v in values if v not in shown and len(shown) < 3)
+
+
+def numbers_of(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (NaN where missing) and the positions of texts that are no number."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:  # the usual case, in C++: every value a number as written
+            cast = pc.cast(column, pa.float64())
+            return _floats(cast), np.empty(0, np.intp)
+        except pa.ArrowInvalid:
+            pass  # blanks around numbers, stray texts: decided value by distinct value below
+        encoded = pc.dictionary_encode(column)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        words = encoded.dictionary.to_pylist()
+        check_texts(words)
+        parsed = [_number_or_marker(w) for w in words]
+        lookup = np.array([np.nan if p is None else p for p in parsed] + [np.nan])
+        indices = encoded.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)
+        bad_word = np.array(
+            [p is None and not is_missing(w) for w, p in zip(words, parsed, strict=True)] + [False]
+        )
+        return lookup[indices], np.flatnonzero(bad_word[indices])
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.nan), np.empty(0, np.intp)
+    return _floats(pc.cast(column, pa.float64())), np.empty(0, np.intp)
+
+
+def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """float64 values with NaN for nulls."""
+    filled = column.fill_null(np.nan)
+    if isinstance(filled, pa.ChunkedArray):
+        return filled.to_numpy() if filled.num_chunks else np.empty(0)
+    return filled.to_numpy(zero_copy_only=False)
+
+
+def _number_or_marker(word: str) -> float | None:
+    return parse_number(word.strip())
+
+
+def texts_of(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """Each value as stripped text (numbers as written: 3 -> '3'), None where missing."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    values = column.to_pylist()
+    check_texts(values)
+    return [None if v is None or is_missing(v) else v.strip() for v in values]
+
+
+@dataclass
+class NumericColumn:
+    """A number: a gap is filled (median, mean or a constant, from the training rows) and,
+    when training had gaps, flagged by a 0/1 input beside it."""
+
+    name: str
+    fill: float
+    indicator: bool
+    scale: str = "standard"
+    impute: str = "median"
+    strays: list[str] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[str]:
+        return [self.name] + ([f"{self.name} (missing)"] if self.indicator else [])
+
+    @classmethod
+    def fit(
+        cls, name: str, values: np.ndarray, options: dict[str, Any], strays: tuple[str, ...]
+    ) -> NumericColumn:
+        impute, scale = options.get("impute", "median"), options.get("scale", "standard")
+        present = values[~np.isnan(values)]
+        if impute == "mean":
+            fill = float(present.mean()) if len(present) else 0.0
+        elif impute == "constant":
+            fill = float(options.get("fill_value", 0.0))
+        else:  # median; error never fills (and fits nothing)
+            fill = float(np.median(present)) if len(present) else 0.0
+        indicator = impute != "error" and bool(np.isnan(values).any())
+        return cls(name, fill, indicator, scale, impute, list(strays))
+
+    def transform(self, values: np.ndarray, seen: Seen) -> np.ndarray:
+        gaps = np.isnan(values)
+        n_gaps = int(gaps.sum())
+        out = np.empty((len(values), len(self.inputs)))
+        out[:, 0] = np.where(gaps, self.fill, values) if n_gaps else values
+        if self.indicator:
+            out[:, 1] = gaps
+        if n_gaps:
+            seen.missing[self.name] += n_gaps
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"type": "numeric", **self.__dict__}
+
+
+@dataclass
+class CategoricalColumn:
+    """Text levels, one-hot: a vocabulary from the training rows (levels rarer than
+    min_frequency, or beyond max_categories, share "(other)"), missing as its own level;
+    at predict time an unseen level goes to "(other)" when training had one, else to no
+    input at all (as scikit-learn's handle_unknown='ignore')."""
+
+    name: str
+    levels: list[str]  # the vocabulary, then "(missing)" and "(other)" when training had them
+    binary: bool = False  # two levels: one input, 1.0 for the second level
+
+    @property
+    def inputs(self) -> list[str]:
+        if self.binary:
+            return [f"{self.name}={self.levels[1]}"]
+        return [f"{self.name}={level}" for level in self.levels]
+
+    @classmethod
+    def fit(
+        cls, name: str, texts: list[str | None], options: dict[str, Any], binary: bool
+    ) -> CategoricalColumn:
+        counts = Counter(t for t in texts if t is not None)
+        min_freq = int(options.get("min_frequency", 1))
+        cap = int(options.get("max_categories", 1000))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        kept = sorted(level for level, c in ranked[:cap] if c >= min_freq)
+        gaps = any(t is None for t in texts)
+        if binary and len(kept) == 2 and len(counts) == 2 and not gaps:  # else (missing) too
+            return cls(name, kept, binary=True)
+        levels = list(kept)
+        if gaps:
+            levels.append(MISSING_LEVEL)
+        if len(kept) < len(counts):
+            levels.append(OTHER_LEVEL)
+        return cls(name, levels)
+
+    def codes(self, texts: list[str | None], seen: Seen) -> np.ndarray:
+        """Each value's slot (-1: no input is set), counting gaps and unseen levels."""
+        index = {level: i for i, level in enumerate(self.levels)}
+        missing_slot = index.get(MISSING_LEVEL, -1)
+        other_slot = index.get(OTHER_LEVEL, -1)
+        out = np.empty(len(texts), dtype=np.int64)
+        unseen: list[str] = []
+        for k, text in enumerate(texts):
+            if text is None:
+                out[k] = missing_slot
+                continue
+            slot = index.get(text)
+            if slot is None or text in (MISSING_LEVEL, OTHER_LEVEL):
+                unseen.append(text)
+                slot = other_slot
+            out[k] = slot
+        gaps = sum(t is None for t in texts)
+        if gaps and (self.binary or missing_slot < 0):
+            seen.missing[self.name] += gaps
+        if unseen:
+            seen.add_unseen(self.name, unseen, len(unseen))
+        return out
+
+    def transform(self, texts: list[str | None], seen: Seen) -> np.ndarray:
+        codes = self.codes(texts, seen)
+        if self.binary:
+            return (codes == 1).astype(np.float64).reshape(-1, 1)
+        out = np.zeros((len(texts), len(self.levels)))
+        rows = np.flatnonzero(codes >= 0)
+        out[rows, codes[rows]] = 1.0
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"type": "binary" if self.binary else "categorical", **self.__dict__}
+
+
+Column = NumericColumn | CategoricalColumn
+
+
+def column_from_state(state: Any) -> Column:
+    """A column transform from its checkpoint JSON; anything malformed is a ValueError."""
+    if not isinstance(state, dict) or not isinstance(state.get("name"), str):
+        raise ValueError("a column transform must be a mapping with a name")
+    kind = state.get("type")
+    body = {k: v for k, v in state.items() if k != "type"}
+    if kind == "numeric":
+        column = NumericColumn(**body)
+        if not isinstance(column.fill, int | float) or not np.isfinite(column.fill):
+            raise ValueError(f"column {column.name!r}: fill value {column.fill!r}")
+        if column.scale not in SCALES or column.impute not in IMPUTE:
+            raise ValueError(
+                f"column {column.name!r}: scale {column.scale!r}, impute {column.impute!r}"
+            )
+        return column
+    if kind in ("categorical", "binary"):
+        cat = CategoricalColumn(**body)
+        if not isinstance(cat.levels, list) or not all(isinstance(v, str) for v in cat.levels):
+            raise ValueError(f"column {cat.name!r}: levels must be a list of texts")
+        if len(set(cat.levels)) != len(cat.levels) or not cat.levels:
+            raise ValueError(f"column {cat.name!r}: levels must be distinct and not empty")
+        if cat.binary != (kind == "binary") or (cat.binary and len(cat.levels) != 2):
+            raise ValueError(f"column {cat.name!r}: a binary column has two levels")
+        return cat
+    raise ValueError(f"unknown column type {kind!r}")

@@ -1,0 +1,179 @@
+"""Data files as Arrow tables: CSV/TSV (plain or gzip'd), Parquet and Feather, told apart by
+content. pyarrow parses (in C++, on every core); when it refuses a CSV, nncli's own line
+reader reads the file again to name the line and column of the problem."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from nncli.data.values import MISSING
+from nncli.errors import DataError
+
+# The markers pyarrow reads as null, in the spellings files use; values.is_missing decides
+# for the rest (any case, surrounding blanks).
+NULL_MARKERS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())} | {"NaN"})
+BLOCK_BYTES = 1 << 20  # bytes of CSV per streamed batch: flat memory on files of any size
+
+PARQUET, FEATHER, GZIP = b"PAR1", b"ARROW1", b"\x1f\x8b"
+
+
+def file_format(path: str | Path) -> str:
+    """'parquet', 'feather' or 'csv' (gzip'd or not), by the file's first bytes."""
+    check_file(path)
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(6)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    if head.startswith(PARQUET):
+        return "parquet"
+    if head.startswith(FEATHER):
+        return "feather"
+    return "csv"
+
+
+def check_file(path: str | Path) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{path}: no such file")
+    if p.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
+
+
+def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
+    """The whole file as one Arrow table. A CSV's columns are read as text (nulls for the
+    missing markers), exactly as the file spells them: nncli decides what each column means,
+    and labels keep their text ("1.0" stays "1.0"); Parquet and Feather keep their types."""
+    kind = file_format(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return _checked(path, pq.read_table(path))
+        if kind == "feather":
+            import pyarrow.feather as feather
+
+            return _checked(path, feather.read_table(path))
+        header = csv_header(path, delimiter)
+        if not header:
+            raise DataError(f"{path}: the file is empty")
+        with _open_csv_bytes(path) as handle:
+            table = pacsv.read_csv(
+                handle, parse_options=_parse_options(delimiter), convert_options=_convert(header)
+            )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
+        raise csv_error(path, delimiter, exc) from None
+    return _checked(path, table)
+
+
+def stream_frames(path: str | Path, delimiter: str = ",") -> Iterator[pa.Table]:
+    """The file's rows in order, a batch of about BLOCK_BYTES at a time (a CSV's columns as
+    text, as read_frame reads them): predicting a file of any length keeps memory flat."""
+    kind = file_format(path)
+    if kind != "csv":
+        yield from _stream_columnar(path, kind)
+        return
+    try:
+        header = csv_header(path, delimiter)
+        with _open_csv_bytes(path) as handle:
+            reader = pacsv.open_csv(
+                handle,
+                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+                parse_options=_parse_options(delimiter),
+                convert_options=_convert(header),
+            )
+            first = True
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                yield _checked(path, table) if first else table
+                first = False
+            if first:
+                yield _checked(path, reader.schema.empty_table())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
+        raise csv_error(path, delimiter, exc) from None
+
+
+def _stream_columnar(path: str | Path, kind: str) -> Iterator[pa.Table]:
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(path)
+        batches = source.iter_batches(batch_size=65536)
+    else:
+        import pyarrow.feather as feather
+
+        batches = iter(feather.read_table(path).to_batches(max_chunksize=65536))
+    first = True
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        yield _checked(path, table) if first else table
+        first = False
+
+
+def _open_csv_bytes(path: str | Path) -> IO[bytes]:
+    with Path(path).open("rb") as probe:
+        gzipped = probe.read(2) == GZIP
+    if gzipped:
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # a binary IO in use
+    return Path(path).open("rb")
+
+
+def _parse_options(delimiter: str) -> pacsv.ParseOptions:
+    if len(delimiter) != 1:
+        raise DataError(f"the delimiter must be one character, got {delimiter!r}")
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+
+
+def _convert(header: list[str]) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        null_values=NULL_MARKERS,
+        strings_can_be_null=True,
+        column_types={name: pa.string() for name in header},
+    )
+
+
+def csv_header(path: str | Path, delimiter: str) -> list[str]:
+    """The column names of a CSV's first non-blank line (a UTF-8 BOM dropped)."""
+    import csv
+    import io
+
+    with _open_csv_bytes(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
+        for row in csv.reader(text, delimiter=_parse_options(delimiter).delimiter):
+            if any(field.strip() for field in row):
+                return row
+    return []
+
+
+def _checked(path: str | Path, table: pa.Table) -> pa.Table:
+    """Header rules nncli keeps for every format: named, distinct columns and some rows."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(table.column_names, start=1):
+        if not name.strip():
+            raise DataError(f"{path}:1: column {i} of the header has no name")
+        if name in seen:
+            raise DataError(
+                f"{path}:1: duplicate column name {name!r} (columns {seen[name]} and {i})"
+            )
+        seen[name] = i
+    return table
+
+
+def csv_error(path: str | Path, delimiter: str, exc: BaseException) -> DataError:
+    """pyarrow refused the file: read it with nncli's line reader, which names the line and
+    column of what is wrong; if that reader finds nothing, pyarrow's own words."""
+    from nncli.data.csvio import read_chunks
+
+    try:
+        for table in read_chunks(path, delimiter):
+            table.check_widths()
+    except DataError as precise:
+        return precise
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DataError(f"{path}: cannot read the file ({text})")
