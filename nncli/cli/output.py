@@ -35,32 +35,71 @@ def print_notes(notes: Iterable[str]) -> None:
 
 
 def show_evaluation(metrics: dict, classes: list[str] | None, title: str, as_json: bool) -> None:
-    """One JSON object on stdout, or the metrics table and, when the model has them, the
-    confusion matrix and the per-target table."""
+    """One JSON object on stdout, or the metrics table (with the trivial baseline beside each
+    metric) and, when the model has them, the confusion matrix and the per-target table.
+
+    A metric undefined on these rows (UNDEFINED: roc_auc when they hold one class) is null in
+    JSON and n/a in the table, with a note; any other non-finite metric is an overflow, an
+    error. The JSON's `baseline` maps each metric to the baseline's (null where undefined)."""
     matrix = metrics.pop("confusion_matrix", None)
-    per_target: dict[str, dict[str, float]] = metrics.pop("per_target", {})
-    # per target as `mse_<target>`, as predict's `prediction_<target>` columns
-    flat = {k: float(v) for k, v in metrics.items()}
-    flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
+    baseline = _flat(metrics.pop("baseline", None) or {})
+    flat = _flat(metrics)
     for name, value in flat.items():  # JSON has no nan or inf, and neither is a score
-        if not math.isfinite(value):
+        if not math.isfinite(value) and not (name in UNDEFINED and math.isnan(value)):
             raise DataError(
                 f"evaluate: the {name} is {value} (it overflows float64): the targets or the "
                 "model's outputs are too large"
             )
+    print_notes(UNDEFINED[name] for name, value in flat.items() if math.isnan(value))
     if as_json:
-        sys.stdout.write(json.dumps(flat, allow_nan=False) + "\n")
+        shown: dict[str, object] = {k: _number(v) for k, v in flat.items()}
+        if baseline:
+            shown["baseline"] = {k: _number(v) for k, v in baseline.items()}
+        sys.stdout.write(json.dumps(shown, allow_nan=False) + "\n")
         return
-    table = Table(title=title)
+    table = Table(title=title, caption=_baseline_caption(classes) if baseline else None)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if baseline:
+        table.add_column("baseline", justify="right")
     for name, value in metrics.items():
-        table.add_row(name, f"{value:.4f}")
+        if name == "per_target":
+            continue
+        cells = [value] + ([baseline.get(name, math.nan)] if baseline else [])
+        table.add_row(name, *(_format(v) for v in cells))
     out.print(table)
     if matrix is not None:
         out.print(_confusion_table(matrix, classes or []))
+    per_target = metrics.get("per_target")
     if per_target:
         out.print(_per_target_table(per_target))
+
+
+# The metrics nan stands for "undefined on these rows" rather than an overflow, and why.
+UNDEFINED = {"roc_auc": "roc_auc is undefined (n/a): these rows hold a single class"}
+
+
+def _flat(metrics: dict) -> dict[str, float]:
+    """Metric name -> float, each target's metrics as `<metric>_<target>` (as predict's
+    `prediction_<target>` columns)."""
+    per_target: dict[str, dict[str, float]] = metrics.get("per_target", {})
+    flat = {k: float(v) for k, v in metrics.items() if k != "per_target"}
+    flat.update({f"{m}_{t}": v for t, row in per_target.items() for m, v in row.items()})
+    return flat
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _format(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+
+def _baseline_caption(classes: list[str] | None) -> str:
+    if classes is not None:
+        return "baseline: a constant guess of the class frequencies (so the majority class)"
+    return "baseline: a constant guess of the mean (the training mean with scale_target on)"
 
 
 def _confusion_table(matrix: np.ndarray, classes: list[str]) -> Table:
