@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Any
 
 from nncli.config.sections import DataConfig
 from nncli.data.dataset import Dataset
-from nncli.errors import CheckpointError, ConfigError
+from nncli.errors import ConfigError
+from nncli.store.manifest import DataFingerprint
 from nncli.store.run_folder import RunFolder
 
 
-def fingerprint(data: Dataset, cfg: DataConfig) -> dict[str, Any]:
+def fingerprint(data: Dataset, cfg: DataConfig) -> DataFingerprint:
     """Columns, classes, row counts and a CRC-32 of each data file's bytes (the training
     CSV, and a validation CSV). The bytes, not the arrays: those differ with training.dtype,
     and in their last bits across machines and NumPy versions. Some 0.1 s for 200 MB."""
     files = {"data.train": cfg.train}
     if isinstance(cfg.validation, str) and cfg.validation:
         files["data.validation"] = cfg.validation
-    return {
-        "features": list(data.prep.features),
-        "classes": None if data.prep.classes is None else list(data.prep.classes),
-        "train_rows": len(data.train),
-        "validation_rows": 0 if data.val is None else len(data.val),
-        "crc32": {key: _file_crc32(path) for key, path in files.items()},
-    }
+    return DataFingerprint(
+        features=list(data.prep.features),
+        classes=None if data.prep.classes is None else list(data.prep.classes),
+        train_rows=len(data.train),
+        validation_rows=0 if data.val is None else len(data.val),
+        crc32={key: _file_crc32(path) for key, path in files.items()},
+    )
 
 
 def _file_crc32(path: str | Path) -> str | None:
@@ -43,7 +43,10 @@ def _file_crc32(path: str | Path) -> str | None:
 
 
 def check_same_data(
-    folder: RunFolder, now: dict[str, Any] | None, saved: object, cfg: DataConfig
+    folder: RunFolder,
+    now: DataFingerprint | None,
+    saved: DataFingerprint | None,
+    cfg: DataConfig,
 ) -> str | None:
     """Refuse to resume on data other than the run's (a CSV edited or replaced at the same
     path): the weights, scaler and class order were fit to the run's data. `now` is None
@@ -56,9 +59,8 @@ def check_same_data(
             "the run's checkpoint predates data fingerprints: that its data is unchanged "
             "is not checked"
         )
-    if not isinstance(saved, dict) or not _well_formed(saved, now):
-        raise CheckpointError(f"{folder.last}: damaged training state (its data fingerprint)")
-    val_file = "data.validation" in now["crc32"]
+    was, new = saved.model_dump(), now.model_dump()
+    val_file = "data.validation" in now.crc32
 
     def refuse(key: str, what: str) -> None:
         path = cfg.validation if key == "data.validation" else cfg.train
@@ -69,25 +71,15 @@ def check_same_data(
         )
 
     for name in ("features", "classes"):
-        if saved[name] != now[name]:
-            refuse("data.train", f"{name} {now[name]} now, {saved[name]} in the run")
+        if was[name] != new[name]:
+            refuse("data.train", f"{name} {new[name]} now, {was[name]} in the run")
     rows: dict[str, tuple[str, ...]] = {"data.train": ("train_rows",), "data.validation": ()}
     rows["data.validation" if val_file else "data.train"] += ("validation_rows",)
     for key, names in rows.items():
-        before, after = (sum(d[n] for n in names) for d in (saved, now))
+        before, after = (sum(d[n] for n in names) for d in (was, new))
         if names and before != after:
             refuse(key, f"{after} rows now, {before} in the run")
-    for key, crc in now["crc32"].items():
-        if None not in (crc, saved["crc32"].get(key)) and saved["crc32"][key] != crc:
+    for key, crc in now.crc32.items():
+        if None not in (crc, saved.crc32.get(key)) and saved.crc32[key] != crc:
             refuse(key, "the same number of rows, but other bytes")
     return None
-
-
-def _well_formed(saved: dict[str, Any], now: dict[str, Any]) -> bool:
-    """Whether a saved fingerprint has the fields and types this version writes."""
-    return (
-        saved.keys() == now.keys()
-        and all(type(saved[n]) is int and saved[n] >= 0 for n in ("train_rows", "validation_rows"))
-        and all(isinstance(saved[n], list | None) for n in ("features", "classes"))
-        and isinstance(saved["crc32"], dict)
-    )

@@ -11,18 +11,12 @@ import numpy as np
 
 from nncli import __version__
 from nncli.config.load import resolved_dict
-from nncli.config.sections import Config
 from nncli.engine.base import Param, Sequential
 from nncli.engine.optimizers import DamagedState, Optimizer
 from nncli.engine.schedules import Schedule
 from nncli.errors import CheckpointError, ConfigError
-from nncli.store.checkpoint import (
-    Checkpoint,
-    check_epoch_counts,
-    checked_resumes,
-    load_checkpoint,
-    save_checkpoint,
-)
+from nncli.store.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nncli.store.manifest import DataFingerprint, TrainingState
 from nncli.store.model import Model, load_arrays
 from nncli.store.run_folder import RunFolder
 from nncli.training.fingerprint import check_same_data
@@ -56,7 +50,7 @@ class RunState:
     epoch: int = 0  # completed epochs
     best_weights: dict[str, np.ndarray] | None = None  # of stopping.best_epoch
     resumes: list[dict[str, Any]] = field(default_factory=list)  # epoch and config changes
-    data: dict[str, Any] | None = None  # fingerprint of the data files (None: arrays handed in)
+    data: DataFingerprint | None = None  # of the data files (None: arrays handed in)
     notes: list[str] = field(default_factory=list)  # printed under the run's header line
     signal: int | None = None  # the first SIGINT/SIGTERM: the batch loop stops before its next
 
@@ -90,7 +84,7 @@ def save_state(
             "lr": optimizer.lr,
             "generators": {k: g.bit_generator.state for k, g in run.rngs.items()},
             "resumes": run.resumes,
-            "data": run.data,
+            "data": None if run.data is None else run.data.model_dump(),
         },
     }
     groups = {"params": params, "optim": optim_arrays, "prep": prep_arrays}
@@ -115,20 +109,17 @@ def restore_state(
     rewritten from the restored weights (the caller saves it)."""
     check_run_folder(folder)
     ckpt = load_checkpoint(folder.last)
-    try:  # through the schema, so keys added since the run started get their defaults
-        saved = resolved_dict(Config.model_validate(ckpt.meta.get("config")))
-    except ValueError:
-        raise CheckpointError(f"{ckpt.path}: damaged manifest (its config)") from None
+    manifest = ckpt.manifest()  # through the schema: damaged values are one CheckpointError
+    saved = resolved_dict(manifest.config)  # keys added since the run started: defaults
     changed = check_resumable(folder.path, saved, resolved_dict(model.config))
-    state = ckpt.meta.get("training_state")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{ckpt.path}: damaged training state (not a mapping)")
-    note = check_same_data(folder, run.data, state.get("data"), model.config.data)
+    state = manifest.training_state
+    note = check_same_data(folder, run.data, state.data, model.config.data)
     if note:
         run.notes.append(note)
     load_arrays(model.network, ckpt.group("params"), ckpt.path)
     wanted = (run.stopping.monitor, run.stopping.mode)
-    epoch, resumes = _load_run_state(ckpt, state, run)
+    _load_run_state(ckpt, state, run)
+    epoch, resumes = state.epoch, list(state.resumes)
     stopping = run.stopping
     check_same_monitor(folder.path, (stopping.monitor, stopping.mode), wanted, stopping.best)
     _load_optimizer(folder.path, ckpt, state, optimizer, schedule, params, changed)
@@ -151,20 +142,15 @@ def restore_state(
     return rewrite_best is not None
 
 
-def _load_run_state(
-    ckpt: Checkpoint, state: dict[str, Any], run: RunState
-) -> tuple[int, list[dict[str, Any]]]:
-    """Early stopping and the generators from the saved training state; its epoch and
-    resumes history, checked."""
+def _load_run_state(ckpt: Checkpoint, state: TrainingState, run: RunState) -> None:
+    """Early stopping and the generators from the saved training state (the manifest's
+    schema checked its values, these objects check them again: CheckpointError)."""
     try:
-        epoch, gens = state["epoch"], state["generators"]
-        run.stopping.load_state_dict(state["stop"])
-        check_epoch_counts(epoch, run.stopping.wait, run.stopping.best_epoch)
-        if set(gens) != set(STREAMS):
+        run.stopping.load_state_dict(state.stop.model_dump())
+        if set(state.generators) != set(STREAMS):
             raise ValueError("bad generator names")
-        for name, gen_state in gens.items():
+        for name, gen_state in state.generators.items():
             run.rngs[name].bit_generator.state = gen_state
-        return epoch, checked_resumes(state.get("resumes", []), epoch)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
 
@@ -172,7 +158,7 @@ def _load_run_state(
 def _load_optimizer(
     folder: Path,
     ckpt: Checkpoint,
-    state: dict[str, Any],
+    state: TrainingState,
     optimizer: Optimizer,
     schedule: Schedule,
     params: list[Param],
@@ -181,8 +167,8 @@ def _load_optimizer(
     """The optimizer's and the schedule's state; one that does not fit is blamed on the
     file, unless the config changed their type (or options), which then is the error."""
     try:
-        optimizer.load_state_dict(ckpt.group("optim"), state["optimizer"], params)
-        schedule.load_state_dict(state["schedule"])
+        optimizer.load_state_dict(ckpt.group("optim"), state.optimizer, params)
+        schedule.load_state_dict(state.schedule)
     except DamagedState as exc:  # impossible values: the file, whatever the config says
         raise CheckpointError(f"{ckpt.path}: damaged training state ({exc})") from None
     except (KeyError, TypeError, ValueError) as exc:

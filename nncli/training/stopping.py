@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from nncli.store.checkpoint import MAX_EPOCH
+from nncli.store.manifest import epoch_count
 
 MODES = ("min", "max")
 KEYS = ("monitor", "mode", "best_value", "best_epoch", "wait")  # of state_dict()
@@ -82,13 +82,10 @@ class EarlyStopping:
             raise ValueError(f"early stopping mode {_clip(mode)} is not one of {MODES}")
         if best is not None and (type(best) not in (int, float) or not math.isfinite(best)):
             raise ValueError(f"best value {_clip(best)}")
-        for key, name in (("best_epoch", "best epoch"), ("wait", "wait")):
-            count = state[key]
-            if type(count) is not int or not 0 <= count < MAX_EPOCH:
-                below = f"is not a count of epochs below {MAX_EPOCH}"
-                raise ValueError(f"{name} {_clip(count)} {below}")
+        best_epoch = epoch_count("best epoch", state["best_epoch"])
+        wait = epoch_count("wait", state["wait"])
         self.monitor, self.mode, self.best = monitor, mode, best
-        self.best_epoch, self.wait = state["best_epoch"], state["wait"]
+        self.best_epoch, self.wait = best_epoch, wait
 
 
 def _clip(value: object) -> str:
