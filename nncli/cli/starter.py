@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
 import yaml
 
 from nncli.config.jsonschema import SCHEMA_PATH
-from nncli.data.csvio import read_table
+from nncli.data.columns import plan_columns
+from nncli.data.files import read_frame
 from nncli.data.labels import infer_task, sort_classes
+from nncli.data.read import label_texts, require_column
 from nncli.errors import DataError, NncliError
 
 BUNDLED = Path("datasets") / "iris" / "train.csv"
@@ -35,7 +37,9 @@ $test
 $target
 $task
 $validation
-  scale: standard                 # standard | minmax | none (fit on the training rows)
+  missing: impute                 # impute | error | drop (a row with a missing value)
+  numeric: {scale: standard, impute: median}   # scale: standard | minmax | none
+  categorical: {min_frequency: 1, max_categories: 1000}   # one input per level
 $features
 
 model:
@@ -95,8 +99,9 @@ class DataFacts:
     task: str
     classes: list[str] | None
     features: list[str]
-    dropped: list[str]  # non-numeric or incomplete columns left out of the features
+    dropped: list[str]  # columns left out (ids, constants), with the reason
     rows: int
+    kinds: list[str] = field(default_factory=list)  # each used column's type and why
 
 
 def config_path(name: str) -> Path:
@@ -117,31 +122,27 @@ def find_repo(start: Path) -> Path | None:
 
 
 def inspect_csv(train: Path, target: str) -> DataFacts:
-    """Read the CSV as training would: the target's task and classes, the numeric features."""
-    table = read_table(train)
-    table.index(target, "target column")
-    labels = table.texts(target)
+    """Read the file as training will: the target's task and classes, each column's type."""
+    frame = read_frame(train)
+    require_column(str(train), frame, target, "target column", ",")
+    labels = [v for v in label_texts(frame.column(target)) if v]
     task = infer_task(labels)
     classes = sort_classes(labels) if task == "classification" else None
     if classes is not None and len(classes) < 2:
         raise DataError(f"{train}: target {target!r} has a single value {classes}")
-    features, dropped = [], []
-    for column in table.header:
-        if column == target:
-            continue
-        try:
-            table.numbers([column])
-        except DataError:
-            dropped.append(column)
-        else:
-            features.append(column)
+    plans = plan_columns(frame, [target], None, [])
+    features = [p.name for p in plans if p.used]
+    dropped = [f"{p.name} ({p.reason})" for p in plans if not p.used]
     if not features:
-        raise DataError(f"{train}: no numeric feature column besides the target {target!r}")
+        raise DataError(f"{train}: no usable feature column besides the target {target!r}")
+    table = frame
     test = train.with_name(train.name.replace("train", "test"))
     has_test = "train" in train.name and test.is_file()
+    kinds = [f"{p.name}: {p.type} ({p.reason})" for p in plans if p.used]
     return DataFacts(
-        train, test if has_test else None, target, task, classes, features, dropped, len(table)
-    )
+        train, test if has_test else None, target, task, classes, features, dropped,
+        table.num_rows, kinds,
+    )  # fmt: skip
 
 
 def write_starter(
@@ -190,11 +191,11 @@ def starter_text(facts: DataFacts | None, folder: Path, schema: Path | None, pat
         test_line = _c(f"  test: {_scalar(test)}", "evaluated once, after training")
     else:
         test_line = _c("  test: null", "a test CSV, evaluated once after training")
+    features = _c("  features: null", "null: every column but the target, types inferred")
+    features += "".join(f"\n  #   {kind}" for kind in facts.kinds)
     if facts.dropped:
-        features = _c(f"  features: {_scalar(facts.features)}", "null: every column but the target")
-        features += f"\n  # left out, not numbers: {', '.join(facts.dropped)}"
-    else:
-        features = _c("  features: null", "null: every column but the target; or a list")
+        features += f"\n  # left out: {'; '.join(facts.dropped)}"
+    features += "\n" + _c("  exclude: []", "columns never used as features")
     if facts.task == "regression":
         loss = _c("loss: auto", "auto: mse; or mae, huber, {name: huber, delta: 1.0}")
     else:
@@ -245,7 +246,7 @@ def _width(n_features: int, n_outputs: int) -> int:
 
 
 def _describe(facts: DataFacts) -> str:
-    text = f"{facts.rows} rows, {len(facts.features)} numeric features; target {facts.target!r}"
+    text = f"{facts.rows} rows, {len(facts.features)} features; target {facts.target!r}"
     if facts.classes:
         shown = ", ".join(facts.classes[:8]) + (", ..." if len(facts.classes) > 8 else "")
         return f"{text}: classification, {len(facts.classes)} classes ({shown})"

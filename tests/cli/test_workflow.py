@@ -102,7 +102,7 @@ def test_init_writes_a_starter_that_validates_and_trains(tmp_path):
 
 
 def test_init_from_a_csv_fills_data_task_and_features(tmp_path):
-    """Regression target, a text column left out of the features, paths relative to the config."""
+    """Regression target, a text column typed as categorical, paths relative to the config."""
     with (DATASETS / "diabetes" / "train.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
     header = [*rows[0], "city"]
@@ -120,8 +120,10 @@ def test_init_from_a_csv_fills_data_task_and_features(tmp_path):
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     assert raw["data"]["train"] == "../houses.csv"
     assert raw["data"]["task"] == "regression"
-    assert raw["data"]["features"] == rows[0][:-1]  # every numeric column but the target
-    assert "city" in config.read_text(encoding="utf-8")  # named as left out
+    assert raw["data"]["features"] is None  # every column but the target, types inferred
+    text = config.read_text(encoding="utf-8")
+    assert "#   city: categorical (3 levels)" in text
+    assert "#   sex: numeric (2 distinct numbers)" in text  # a 1/2 code stays one input
     trained = run_cli("train", config, "--set", "training.epochs=1", "--quiet", cwd=folder)
     assert trained.returncode == 0, trained.stderr
     lines = trained.stderr.strip().splitlines()
