@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -177,3 +177,23 @@ def csv_error(path: str | Path, delimiter: str, exc: BaseException) -> DataError
         return precise
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return DataError(f"{path}: cannot read the file ({text})")
+
+
+def as_table(rows: Any) -> pa.Table:
+    """Rows a Python caller has, as an Arrow table: a pyarrow Table, a pandas DataFrame, a
+    mapping of column -> values, or a list of row dicts (pandas itself stays optional)."""
+    if isinstance(rows, pa.Table):
+        return rows
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    try:
+        if isinstance(rows, dict):
+            return pa.table({str(k): list(v) for k, v in rows.items()})
+        if isinstance(rows, list):
+            return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        raise DataError(f"cannot read these rows as a table ({exc})") from None
+    raise DataError(
+        f"expected a pandas DataFrame, a pyarrow Table, a mapping of columns or a list of row "
+        f"dicts (or a 2-D array for an all-numeric model), got {type(rows).__name__}"
+    )

@@ -11,6 +11,8 @@ import numpy as np
 
 from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
 from nncli.config.sections import Config
+from nncli.data.encoders import Seen
+from nncli.data.files import as_table
 from nncli.data.preprocess import Preprocessor
 from nncli.engine.base import Sequential
 from nncli.engine.head import Head
@@ -132,12 +134,12 @@ class Model:
             )
         return Predictions(values, None)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: Any) -> np.ndarray:
         if self.task != "classification":
             raise DataError("predict_proba: this model does regression; use predict")
         return self._proba(self.outputs(self._scaled(x)))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Any) -> np.ndarray:
         """Class labels (as text) or values in the target's original units."""
         return self.decode(self.outputs(self._scaled(x))).values
 
@@ -249,7 +251,33 @@ class Model:
             total += self.head.loss(logits, y[i : i + PREDICT_CHUNK]) * len(logits)
         return total / max(len(x_scaled), 1)
 
-    def _scaled(self, x: np.ndarray) -> np.ndarray:
+    def evaluate(self, x: Any, y: Any) -> dict[str, Any]:
+        """The metrics of `nncli evaluate --json` on rows x (as predict takes them) and their
+        targets y (labels, or values in the target's units)."""
+        if self.prep.classes is None:
+            targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            encoded = self.prep.encode_y(targets)
+        else:
+            encoded, bad = self.prep.class_indices(list(y))
+            if bad is not None:
+                raise DataError(f"y[{bad}]: label {list(y)[bad]!r} was not in the training data")
+        return self.evaluate_arrays(self._scaled(x), encoded)
+
+    def _scaled(self, x: Any) -> np.ndarray:
+        """Model inputs from a table (pandas, pyarrow, a mapping of columns, a list of row
+        dicts: gaps and unseen levels as in training) or a 2-D array of raw numbers."""
+        numeric = isinstance(x, np.ndarray) or (
+            isinstance(x, list) and x and isinstance(x[0], list)
+        )
+        if not numeric:
+            table = as_table(x)
+            missing = [name for name in self.prep.features if name not in table.column_names]
+            if missing:
+                raise DataError(
+                    f"the rows have no column {missing[0]!r} (features: {self.prep.features})"
+                )
+            scaled = self.prep.transform_table(table, Seen(), lambda row: f"row {row + 1}")
+            return scaled.astype(self.dtype, copy=False)
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.prep.features):
             raise DataError(
