@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -137,8 +137,12 @@ def write_predictions(
         return
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            count = _write_csv(handle, header, rows)
+        if output.suffix.lower() in (".parquet", ".pq"):
+            labels = {"prediction"} if model.task == "classification" else set()
+            count = _write_parquet(tmp, header, rows, labels)
+        else:
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                count = _write_csv(handle, header, rows)
         tmp.replace(output)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -208,6 +212,45 @@ def _write_csv(handle, header: list[str], chunks: Iterable[list[list]]) -> int:
         writer.writerows(rows)
         count += len(rows)
     return count
+
+
+def _write_parquet(
+    path: Path, header: list[str], chunks: Iterable[list[list]], labels: set[str]
+) -> int:
+    """The predictions as a Parquet file, one row group per chunk (memory stays flat); the
+    `labels` columns stay text ("3" is a class), the others are float64."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count, writer = 0, None
+    try:
+        for rows in chunks:
+            columns = [
+                pa.array(list(col)) if name in labels else _typed(pa.array(list(col)))
+                for name, col in zip(header, zip(*rows, strict=True), strict=True)
+            ]
+            table = pa.table(columns, names=header)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            count += len(rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
+
+
+def _typed(column: Any) -> Any:
+    """Numbers as float64 (probabilities, regression values); labels stay text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.type == pa.string():
+        try:
+            return pc.cast(column, pa.float64())
+        except pa.ArrowInvalid:
+            return column
+    return column
 
 
 def gradcheck_table(rows: list[GradcheckRow], config: Path, batch_rows: int) -> Table:

@@ -126,3 +126,15 @@ def test_an_excel_export_trains(tmp_path):
     assert model.prep.features == ["class", "age", "sex"]
     out = io.StringIO(run_cli("predict", "run", "excel.csv", cwd=tmp_path).stdout)
     assert len(list(csv.reader(out))) == text.count("\n")  # header + one row per row
+
+
+def test_predict_writes_parquet_with_numbers_as_numbers(penguins, tmp_path):
+    test_csv = DATASETS / "penguins" / "test.csv"
+    proc = run_cli("predict", penguins, test_csv, "--proba", "--output", tmp_path / "p.parquet")
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(tmp_path / "p.parquet")
+    as_csv = list(csv.reader(io.StringIO(run_cli("predict", penguins, test_csv, "--proba").stdout)))
+    assert table.column_names == as_csv[0]
+    assert table.column("prediction").to_pylist() == [row[0] for row in as_csv[1:]]
+    assert str(table.schema.field("proba_Adelie").type) == "double"
+    assert np.allclose(table.column("proba_Gentoo").to_numpy(), [float(r[3]) for r in as_csv[1:]])
