@@ -26,7 +26,7 @@ class FeatureSpec(Strict):
     fill_value: Float | None = Field(
         None, description="numeric: the value impute: constant fills in"
     )
-    scale: Literal["standard", "minmax", "none"] | None = Field(
+    scale: Literal["standard", "minmax", "quantile", "none"] | None = Field(
         None, description="numeric: this column's scaling"
     )
     min_frequency: PositiveInt | None = Field(
@@ -40,7 +40,7 @@ class FeatureSpec(Strict):
 class NumericDefaults(Strict):
     """Defaults for numeric features."""
 
-    scale: Literal["standard", "minmax", "none"] | None = Field(
+    scale: Literal["standard", "minmax", "quantile", "none"] | None = Field(
         None, description="null: data.scale (standard unless set)"
     )
     impute: Literal["median", "mean", "constant", "error"] = Field(
@@ -83,7 +83,7 @@ class DataConfig(Strict):
         "auto",
         description="auto: a non-numeric target or few distinct integers means classification",
     )
-    scale: Literal["standard", "minmax", "none"] = Field(
+    scale: Literal["standard", "minmax", "quantile", "none"] = Field(
         "standard", description="numeric feature scaling, fit on the training rows only"
     )
     numeric: NumericDefaults = Field(NumericDefaults(), description="defaults for numeric features")

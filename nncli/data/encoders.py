@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nncli.data.quantile import fit_quantiles, to_normal
 from nncli.data.values import check_texts, is_missing, parse_number
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 IMPUTE = ("median", "mean", "constant", "error")
-SCALES = ("standard", "minmax", "none")
+SCALES = ("standard", "minmax", "quantile", "none")
 
 
 @dataclass
@@ -112,6 +113,7 @@ class NumericColumn:
     scale: str = "standard"
     impute: str = "median"
     strays: list[str] = field(default_factory=list)
+    quantiles: list[float] = field(default_factory=list)  # scale: quantile (data/quantile.py)
 
     @property
     def inputs(self) -> list[str]:
@@ -130,13 +132,16 @@ class NumericColumn:
         else:  # median; error never fills (and fits nothing)
             fill = float(np.median(present)) if len(present) else 0.0
         indicator = impute != "error" and bool(np.isnan(values).any())
-        return cls(name, fill, indicator, scale, impute, list(strays))
+        quantiles = fit_quantiles(values) if scale == "quantile" else []
+        return cls(name, fill, indicator, scale, impute, list(strays), quantiles)
 
     def transform(self, values: np.ndarray, seen: Seen) -> np.ndarray:
         gaps = np.isnan(values)
         n_gaps = int(gaps.sum())
         out = np.empty((len(values), len(self.inputs)))
         out[:, 0] = np.where(gaps, self.fill, values) if n_gaps else values
+        if self.scale == "quantile":
+            out[:, 0] = to_normal(out[:, 0], self.quantiles)
         if self.indicator:
             out[:, 1] = gaps
         if n_gaps:
@@ -232,6 +237,11 @@ def column_from_state(state: Any) -> Column:
         column = NumericColumn(**body)
         if not isinstance(column.fill, int | float) or not np.isfinite(column.fill):
             raise ValueError(f"column {column.name!r}: fill value {column.fill!r}")
+        q = np.asarray(column.quantiles, dtype=np.float64)
+        if column.scale == "quantile" and (
+            q.ndim != 1 or len(q) < 2 or not np.isfinite(q).all() or np.any(np.diff(q) < 0)
+        ):
+            raise ValueError(f"column {column.name!r}: quantiles must be sorted numbers")
         if column.scale not in SCALES or column.impute not in IMPUTE:
             raise ValueError(
                 f"column {column.name!r}: scale {column.scale!r}, impute {column.impute!r}"

@@ -50,7 +50,8 @@ class FeatureSet:
         """Each input's scaling: numbers as configured, flags and one-hot levels as they are."""
         out: list[str] = []
         for c in self.columns:
-            out += [c.scale] if isinstance(c, NumericColumn) else []
+            quantile = isinstance(c, NumericColumn) and c.scale == "quantile"  # already normal
+            out += [("none" if quantile else c.scale)] if isinstance(c, NumericColumn) else []
             out += ["none"] * (len(c.inputs) - (1 if isinstance(c, NumericColumn) else 0))
         return out
 

@@ -159,3 +159,23 @@ def test_columnar_and_gzip_files_read_like_csv(tmp_path, kind):
         None,
         3.0,
     ]
+
+
+def test_quantile_scaling_matches_scikit_learn_and_tames_outliers():
+    from sklearn.preprocessing import QuantileTransformer
+
+    rng = np.random.default_rng(0)
+    train = np.round(rng.lognormal(size=3000), 2)
+    train[:3] = 0.0  # diamonds' x = 0: far below the rest
+    column = NumericColumn.fit("x", train, {"scale": "quantile"}, ())
+    reference = QuantileTransformer(n_quantiles=1000, output_distribution="normal").fit(
+        train.reshape(-1, 1)
+    )
+    new = np.array([0.0, 0.5, 1.0, 3.0, 1e9])
+    ours = column.transform(new, Seen())[:, 0]
+    assert np.allclose(ours, reference.transform(new.reshape(-1, 1))[:, 0], atol=1e-7)
+    assert np.abs(ours).max() < 5.3  # the 1e9 outlier maps to the top rank, not 1e9 sigmas
+    again = FeatureSet.from_state([column.state()]).columns[0]
+    assert np.array_equal(again.transform(new, Seen()), column.transform(new, Seen()))
+    with pytest.raises(ValueError, match="quantiles must be sorted"):
+        FeatureSet.from_state([{**column.state(), "quantiles": [3.0, 1.0]}])
