@@ -261,7 +261,9 @@ class Model:
             encoded, bad = self.prep.class_indices(list(y))
             if bad is not None:
                 raise DataError(f"y[{bad}]: label {list(y)[bad]!r} was not in the training data")
-        return self.evaluate_arrays(self._scaled(x), encoded)
+        metrics = self.evaluate_arrays(self._scaled(x), encoded, baseline=True)
+        metrics.pop("confusion_matrix", None)
+        return metrics
 
     def _scaled(self, x: Any) -> np.ndarray:
         """Model inputs from a table (pandas, pyarrow, a mapping of columns, a list of row
