@@ -21,6 +21,7 @@ from nncli.engine.activations import (
 )
 from nncli.engine.base import FlatParams, Layer, Param, Sequential, flatten_parameters
 from nncli.engine.clipping import clip_grad_norm
+from nncli.engine.embedding import Embedding, InputBlock
 from nncli.engine.gradcheck import check_gradients, relative_error
 from nncli.engine.head import (
     LOSSES,
@@ -88,10 +89,12 @@ __all__ = [
     "DamagedState",
     "Dense",
     "Dropout",
+    "Embedding",
     "Exponential",
     "FlatParams",
     "Head",
     "Huber",
+    "InputBlock",
     "Layer",
     "LayerNorm",
     "LeakyReLU",
