@@ -1,14 +1,18 @@
-"""What a run logs and says: its metric columns, header lines, summary.json, closing lines."""
+"""What a run logs and says: its metric columns, header lines, batch bar, gradient warnings,
+summary.json and closing lines."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nncli.data.columns import ColumnPlan
@@ -18,6 +22,7 @@ from nncli.errors import ConfigError
 from nncli.store.model import Model
 from nncli.store.run_folder import RunFolder
 from nncli.training.charts import loss_chart_file
+from nncli.training.health import health_warnings
 from nncli.training.state import RunState
 
 
@@ -168,3 +173,41 @@ def _features(prep: Any) -> str:
     """`12 features`, and the network's inputs when one-hot levels or gap flags add some."""
     text = f"{len(prep.features)} features"
     return text if prep.n_inputs == len(prep.features) else f"{text} ({prep.n_inputs} inputs)"
+
+
+@contextmanager
+def batch_progress(
+    console: Console, label: str, n_batches: int
+) -> Iterator[Callable[[int], None] | None]:
+    """A live batch bar while a terminal watches (erased when the epoch's line prints), fed
+    by the yielded tick(done); None when output goes to a file, so logs hold one line per
+    epoch."""
+    if not console.is_terminal or console.quiet:
+        yield None
+        return
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("batches"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task("train", total=n_batches)
+    with progress:
+        yield lambda done: progress.update(task, completed=done)
+
+
+def print_gradients(
+    console: Console, epoch: int, rows: list[dict[str, Any]], warned: set[str], verbose: bool
+) -> None:
+    """With --verbose, each layer's gradient norm; a health warning once per kind and run
+    (`warned` holds the kinds already said)."""
+    if verbose:
+        norms = ", ".join(f"{r['layer']} {r['grad_norm']:.2e}" for r in rows)
+        console.print(f"  gradient norms: {norms}", highlight=False, soft_wrap=True)
+    for kind, message in health_warnings(rows):
+        if kind not in warned:
+            warned.add(kind)
+            console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")

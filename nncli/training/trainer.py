@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nncli.build import (
     build_head,
@@ -34,12 +32,13 @@ from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
 from nncli.training.batches import BatchLoop, TrainingError, has_batchnorm
 from nncli.training.fingerprint import fingerprint
-from nncli.training.health import health_warnings
 from nncli.training.report import (
+    batch_progress,
     check_monitor,
     describe_run,
     display_columns,
     metric_columns,
+    print_gradients,
     print_header,
     print_report,
     summarize,
@@ -244,7 +243,7 @@ class Trainer:
             if training.checkpoint.every and epoch % training.checkpoint.every == 0:
                 self._save(folder.epoch_checkpoint(epoch))
             printer.row({"epoch": epoch, **row, "_best": improved})
-            self._print_gradients(epoch, grad_rows, warned)
+            print_gradients(self.console, epoch, grad_rows, warned, self.verbose)
             if state.signal is not None:
                 return "interrupted"
             if stopping.should_stop:
@@ -253,7 +252,8 @@ class Trainer:
 
     def _train_epoch(self, epoch: int) -> tuple[dict[str, float] | None, list[dict]]:
         """One epoch of batches (None for the row when a signal stopped it)."""
-        with self._batch_progress(epoch) as tick:
+        label = f"epoch {epoch}/{self.config.training.epochs}"
+        with batch_progress(self.console, label, self.batches.n_batches) as tick:
             return self.batches.run(epoch, self.state, tick)
 
     def _validate(self) -> dict[str, float]:
@@ -290,36 +290,6 @@ class Trainer:
 
         atomic_write(folder.config, write)
         self.config_saved = True
-
-    @contextmanager
-    def _batch_progress(self, epoch: int) -> Iterator[Callable[[int], None] | None]:
-        """A live batch bar while a terminal watches (erased when the epoch's line prints);
-        nothing when output goes to a file, so logs hold one line per epoch."""
-        if not self.console.is_terminal or self.console.quiet:
-            yield None
-            return
-        progress = Progress(
-            TextColumn(f"epoch {epoch}/{self.config.training.epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("batches"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        task = progress.add_task("train", total=self.batches.n_batches)
-        with progress:
-            yield lambda done: progress.update(task, completed=done)
-
-    def _print_gradients(self, epoch: int, grad_rows: list[dict], warned: set[str]) -> None:
-        """With --verbose, each layer's gradient norm; a health warning once per kind."""
-        if self.verbose:
-            norms = ", ".join(f"{r['layer']} {r['grad_norm']:.2e}" for r in grad_rows)
-            self.console.print(f"  gradient norms: {norms}", highlight=False, soft_wrap=True)
-        for kind, message in health_warnings(grad_rows):
-            if kind not in warned:
-                warned.add(kind)
-                self.console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
 
     def _finish(self, folder: RunFolder, stop_reason: str, clock: Stopwatch) -> dict[str, Any]:
         """With restore_best, the best weights become the model's; then summary.json and the
