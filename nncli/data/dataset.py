@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from nncli.data.columns import ColumnPlan, plan_columns
 from nncli.data.encoders import Seen
-from nncli.data.features import FeatureSet, check_values
+from nncli.data.features import FeatureSet, check_values, transform_column
 from nncli.data.files import csv_error
 from nncli.data.labels import class_indices, gap_in_numbers, resolve_task, sort_classes
 from nncli.data.locate import describe_value
-from nncli.data.preprocess import Preprocessor, Where
+from nncli.data.preprocess import Preprocessor, Where, apply_scaling, fit_scaling
 from nncli.data.read import RawData, label_texts, read_features, read_raw
 from nncli.data.values import BrokenText, is_missing
 from nncli.errors import DataError
@@ -83,7 +82,8 @@ def _load(cfg: Any, rng: np.random.Generator, dtype: Any) -> Dataset:
     plans = [_with_defaults(cfg, p) for p in plans]
     if not any(p.used for p in plans):
         raise DataError(f"{raw.path}: no usable feature column: {_why_not(plans)}")
-    check_values(raw.frame, plans, raw.locate)  # a bad value is named before the targets are
+    if strict:  # a bad value is named before the targets are (else when the column is fit)
+        check_values(raw.frame, plans, raw.locate)
     notes += stray_notes(raw, plans)
     task, classes, y = _targets(cfg, raw, targets)
     rows = order = None
@@ -91,24 +91,22 @@ def _load(cfg: Any, rng: np.random.Generator, dtype: Any) -> Dataset:
         strata = y if classes is not None else None
         rows, val_rows = split_indices(len(y), float(v), rng, strata, raw.path)
         order = np.concatenate([rows, val_rows])
-    fit_rows = raw.frame if rows is None else raw.frame.take(pa.array(rows))
-    columns = FeatureSet.fit(fit_rows, plans, raw.locate.shifted(rows=rows))
-    parts = _raw_inputs(columns, raw)
+    used = [*raw.features, *targets]
+    columns, x, x_stats = _column_inputs(plans, raw, rows, order, dtype, cfg, used)
     prep = Preprocessor.fit(
         raw.features if cfg.features is not None else columns.names,
         targets,
         task,
         classes,
-        parts,
+        [],
         y=y,
         scale_target=cfg.scale_target,
         dtype=dtype,
         rows=rows,
         source=raw.path,
         columns=columns,
+        x_stats=x_stats,
     )
-    used = [*raw.features, *targets]
-    x = _assemble(parts, prep, order, _locator(cfg, raw.path, columns.input_columns, used))
     if classes is None:
         y = prep.encode_y(y, _locator(cfg, raw.path, targets, used))
     if order is not None:
@@ -135,6 +133,7 @@ def _with_defaults(cfg: Any, plan: ColumnPlan) -> ColumnPlan:
         defaults = {
             "min_frequency": getattr(categorical, "min_frequency", 1),
             "max_categories": getattr(categorical, "max_categories", 1000),
+            "encoding": getattr(categorical, "encoding", "auto"),
         }
     else:
         return plan
@@ -161,16 +160,6 @@ def stray_notes(raw: RawData, plans: list[ColumnPlan]) -> list[str]:
 
 def _why_not(plans: list[ColumnPlan]) -> str:
     return "; ".join(f"{p.name!r}: {p.reason}" for p in plans[:5]) or "none"
-
-
-def _raw_inputs(columns: FeatureSet, raw: RawData, block: int = 65536) -> list[np.ndarray]:
-    """The unscaled inputs of every row, a block of rows at a time (float64 blocks)."""
-    seen = Seen()  # gaps in training rows are what the imputation was fit on: not reported
-    parts = []
-    for start in range(0, raw.frame.num_rows, block):
-        part = raw.frame.slice(start, block)
-        parts.append(columns.transform(part, seen, raw.locate.shifted(start)))
-    return parts
 
 
 def _check_paths(files: dict[str, Any], test: Any) -> None:
@@ -261,32 +250,34 @@ def split_indices(
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def _assemble(
-    parts: list[np.ndarray], prep: Preprocessor, order: np.ndarray | None, place: Where
-) -> np.ndarray:
-    """Raw float64 row blocks -> one scaled array of the training dtype, row order[i] at
-    position i. Each block is scaled in place a few MB at a time and dropped once copied, so
-    the float64 rows shrink as the result grows. place(row, column) names a value too large
-    for that dtype, by its row in the file."""
-    n, width = sum(len(p) for p in parts), prep.n_inputs
-    out = np.empty((n, width), dtype=prep.dtype)
-    where = None if order is None else np.argsort(order)  # the inverse permutation
-    step = max(1, (2 << 20) // (8 * width))
-    start = 0
-    for i in range(len(parts)):
-        part, parts[i] = parts[i], None  # type: ignore[call-overload]
-        block = part[:0]
-        for lo in range(0, len(part), step):
-            block = prep.scale_x(part[lo : lo + step], _shifted(place, start))
-            end = start + len(block)
-            out[slice(start, end) if where is None else where[start:end]] = block
-            start = end
-        del part, block  # the last references: the slab goes back to the system
-    return out
-
-
-def _shifted(place: Where, start: int) -> Where:
-    return lambda row, j: place(start + row, j)
+def _column_inputs(
+    plans: list[ColumnPlan],
+    raw: RawData,
+    rows: np.ndarray | None,
+    order: np.ndarray | None,
+    dtype: Any,
+    cfg: Any,
+    used: list[str],
+) -> tuple[FeatureSet, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The column transforms fit on the training rows, and the scaled inputs of every row in
+    one array of the training dtype (row order[i] at position i), made a column at a time:
+    a column's float64 inputs are scaled in place and copied in, so no float64 copy of the
+    whole data ever exists. Also returns the inputs' (offset, scale) statistics."""
+    columns = FeatureSet.fit(raw.frame, plans, raw.locate, rows)
+    out = np.empty((raw.frame.num_rows, len(columns.inputs)), dtype=dtype)
+    offsets, spreads = [], []
+    start, seen = 0, Seen()  # gaps in training rows are what the imputation was fit on
+    for column in columns.columns:
+        block = transform_column(column, raw.frame, seen, raw.locate)
+        part = slice(start, start + block.shape[1])
+        place = _locator(cfg, raw.path, [column.name] * block.shape[1], used)
+        offset, spread = fit_scaling(block, columns.scales[part], rows, raw.path, column.inputs)
+        scaled = apply_scaling(block, offset, spread, dtype, place, column.inputs)
+        out[:, part] = scaled if order is None else scaled[order]
+        offsets.append(offset)
+        spreads.append(spread)
+        start = part.stop
+    return columns, out, (np.concatenate(offsets), np.concatenate(spreads))
 
 
 def _round(x: float) -> int:

@@ -61,44 +61,23 @@ class FeatureSet:
         return all(isinstance(c, NumericColumn) and not c.indicator for c in self.columns)
 
     @classmethod
-    def fit(cls, table: pa.Table, plans: list[ColumnPlan], locate: Locate) -> FeatureSet:
-        columns: list[Column] = []
-        for plan in plans:
-            if not plan.used:
-                continue
-            data = table.column(plan.name)
-            if plan.type == "numeric":
-                strict = plan.options.get("impute") == "error"  # no gaps: no strays either
-                strays = set() if strict else set(plan.strays)
-                values = column_numbers(plan.name, data, locate, strays=strays)
-                _check_gaps(plan.name, values, plan.options.get("impute"), locate)
-                columns.append(NumericColumn.fit(plan.name, values, plan.options, plan.strays))
-            else:
-                texts = texts_of(data)
-                binary = plan.type == "binary"
-                columns.append(CategoricalColumn.fit(plan.name, texts, plan.options, binary))
-        return cls(columns)
+    def fit(
+        cls,
+        table: pa.Table,
+        plans: list[ColumnPlan],
+        locate: Locate,
+        rows: np.ndarray | None = None,
+    ) -> FeatureSet:
+        """Each used column's transform, from the `rows` of the table (default all; `locate`
+        names the line of a row of the table), one column at a time."""
+        return cls([fit_column(p, table, locate, rows) for p in plans if p.used])
 
     def transform(
         self, table: pa.Table, seen: Seen, locate: Locate, strict: bool = False
     ) -> np.ndarray:
         """Raw (unscaled) inputs of the rows of `table`; gaps and unseen levels are counted in
         `seen` (errors when `strict`)."""
-        blocks = []
-        for column in self.columns:
-            data = table.column(column.name)
-            if isinstance(column, NumericColumn):
-                impute = "error" if strict else column.impute
-                # texts training read as missing still are; any other text is an error
-                strays = set(column.strays) if impute != "error" else set()
-                values = column_numbers(column.name, data, locate, strays=strays)
-                _check_gaps(column.name, values, impute, locate)
-                blocks.append(column.transform(values, seen))
-            else:
-                texts = texts_of(data)
-                if strict:
-                    _check_levels(column, texts, locate)
-                blocks.append(column.transform(texts, seen))
+        blocks = [transform_column(c, table, seen, locate, strict) for c in self.columns]
         if not blocks:
             return np.empty((table.num_rows, 0))
         return np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
@@ -119,6 +98,42 @@ class FeatureSet:
     def numeric(cls, names: list[str]) -> FeatureSet:
         """Numbers without gaps, as every model before column types was."""
         return cls([NumericColumn(n, 0.0, False, "standard", "error") for n in names])
+
+
+def fit_column(
+    plan: ColumnPlan, table: pa.Table, locate: Locate, rows: np.ndarray | None = None
+) -> Column:
+    """A column's transform fit on the `rows` of the table (default all; every value is
+    checked, so a bad one anywhere is named at its line)."""
+    data = table.column(plan.name)
+    if plan.type == "numeric":
+        strict = plan.options.get("impute") == "error"  # no gaps: no strays either
+        strays = set() if strict else set(plan.strays)
+        values = column_numbers(plan.name, data, locate, strays=strays)
+        _check_gaps(plan.name, values, plan.options.get("impute"), locate)
+        train = values if rows is None else values[rows]
+        return NumericColumn.fit(plan.name, train, plan.options, plan.strays)
+    texts = texts_of(data)
+    train_texts = texts if rows is None else [texts[i] for i in rows]
+    return CategoricalColumn.fit(plan.name, train_texts, plan.options, plan.type == "binary")
+
+
+def transform_column(
+    column: Column, table: pa.Table, seen: Seen, locate: Locate, strict: bool = False
+) -> np.ndarray:
+    """One column's raw inputs (n, its inputs) from the table's column of that name."""
+    data = table.column(column.name)
+    if isinstance(column, NumericColumn):
+        impute = "error" if strict else column.impute
+        # texts training read as missing still are; any other text is an error
+        strays = set(column.strays) if impute != "error" else set()
+        values = column_numbers(column.name, data, locate, strays=strays)
+        _check_gaps(column.name, values, impute, locate)
+        return column.transform(values, seen)
+    texts = texts_of(data)
+    if strict:
+        _check_levels(column, texts, locate)
+    return column.transform(texts, seen)
 
 
 def check_values(table: pa.Table, plans: list[ColumnPlan], locate: Locate) -> None:

@@ -66,16 +66,19 @@ class Preprocessor:
         rows: np.ndarray | None = None,
         source: str = "the training data",
         columns: FeatureSet | None = None,
+        x_stats: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Preprocessor:
         """Statistics from the training rows only (`rows` of x and y, sorted; default all);
         x may be one array or its row blocks as read; constant columns get scale 1, never 0.
         A column whose statistics overflow float64 is a DataError naming it (and `source`).
+        `x_stats`: (offset, scale) of the inputs, fit already (then x is not read).
         """
-        parts = [x] if isinstance(x, np.ndarray) else x
-        scales = columns.scales if columns is not None else [scale] * len(features)
-        x_offset, x_scale = _mixed_stats(parts, scales, rows)
-        inputs = columns.inputs if columns is not None else features
-        _check_stats(source, inputs, x_offset, x_scale)
+        if x_stats is not None:
+            x_offset, x_scale = x_stats
+        else:
+            scales = columns.scales if columns is not None else [scale] * len(features)
+            inputs = columns.inputs if columns is not None else features
+            x_offset, x_scale = fit_scaling(x, scales, rows, source, inputs)
         y_offset = y_scale = None
         if task == "regression":
             if y is None:
@@ -141,12 +144,7 @@ class Preprocessor:
     def scale_x(self, x: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Scale a float64 array we own, in place: big inputs get no temporary copies. A value
         beyond the training dtype once scaled is a DataError, placed by where(row, column)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            x -= self.x_offset
-            x /= self.x_scale
-            out = x.astype(self.dtype, copy=False)
-        _check_scaled(out, where, self.features, self.dtype)
-        return out
+        return apply_scaling(x, self.x_offset, self.x_scale, self.dtype, where, self.inputs)
 
     def encode_y(self, values: Any, where: Where | None = None) -> np.ndarray:
         """Labels -> int64 class indices, or regression values (n, k) -> scaled training dtype
@@ -236,6 +234,39 @@ class Preprocessor:
             dtype,
             columns,
         )
+
+
+def fit_scaling(
+    x: np.ndarray | Sequence[np.ndarray],
+    scales: list[str],
+    rows: np.ndarray | None,
+    source: str,
+    names: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per input over the training `rows` of x (one array or row blocks),
+    each input by its own method; statistics that overflow float64 name their input."""
+    parts = [x] if isinstance(x, np.ndarray) else x
+    offset, spread = _mixed_stats(parts, scales, rows)
+    _check_stats(source, names, offset, spread)
+    return offset, spread
+
+
+def apply_scaling(
+    x: np.ndarray,
+    offset: np.ndarray,
+    spread: np.ndarray,
+    dtype: Any,
+    where: Where | None,
+    names: list[str],
+) -> np.ndarray:
+    """Scale a float64 array we own, in place, into `dtype`: a value beyond that dtype once
+    scaled is a DataError, placed by where(row, column)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x -= offset
+        x /= spread
+        out = x.astype(dtype, copy=False)
+    _check_scaled(out, where, names, dtype)
+    return out
 
 
 def _check_scaled(out: np.ndarray, where: Where | None, names: list[str], dtype: Any) -> None:
