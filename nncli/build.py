@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,11 @@ import numpy as np
 
 from nncli.config import network as M
 from nncli.config import sections as C
+from nncli.data.encoders import CategoricalColumn
+from nncli.data.features import FeatureSet
 from nncli.engine.activations import make_activation
 from nncli.engine.base import Layer, Sequential
+from nncli.engine.embedding import Embedding, InputBlock
 from nncli.engine.head import LOSSES, Head
 from nncli.engine.initializers import INITIALIZERS
 from nncli.engine.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual
@@ -72,6 +76,19 @@ def output_info(config: C.Config, task: str, n_classes: int, n_targets: int) -> 
 # twice that for Adam's moments; a wider network is a typo more often than a plan.
 MAX_STATE = 100_000_000
 
+# An embedded text column: (its input's position, its levels, the embedding's width).
+Embedded = tuple[int, int, int]
+
+
+def input_embeddings(columns: FeatureSet) -> list[Embedded]:
+    """The embedded columns of a model's inputs, for build_network and count_state."""
+    found, position = [], 0
+    for column in columns.columns:
+        if isinstance(column, CategoricalColumn) and column.embedded:
+            found.append((position, len(column.levels), column.embedding_dim))
+        position += len(column.inputs)
+    return found
+
 
 def build_network(
     config: C.Config,
@@ -80,18 +97,30 @@ def build_network(
     init_rng: np.random.Generator,
     dropout_rng: np.random.Generator,
     dtype: np.dtype,
+    embeddings: Sequence[Embedded] = (),
 ) -> Sequential:
-    """Hidden layers as `layers.<i>`, then the output dense layer as `output` (ends at logits)."""
-    size = count_state(config, n_inputs, out.n_outputs)
+    """Hidden layers as `layers.<i>`, then the output dense layer as `output` (ends at logits).
+    With embedded columns an InputBlock comes first, as `embeddings.<k>`; its tables are drawn
+    last from init_rng (N(0, 1), torch.nn.Embedding's init), so the draws of a network without
+    them are as they always were."""
+    size = count_state(config, n_inputs, out.n_outputs, embeddings)
     if size > MAX_STATE:
         raise ConfigError(
             f"model: the network would hold {size:,} parameters and buffers (limit "
             f"{MAX_STATE:,}); use fewer or narrower layers"
         )
     builder = _NetworkBuilder(config.model, init_rng, dropout_rng, dtype)
-    hidden, width = builder.sequence(config.model.layers, n_inputs)
+    width = n_inputs + sum(dim - 1 for _, _, dim in embeddings)
+    hidden, width = builder.sequence(config.model.layers, width)
     output = builder.dense(width, out.n_outputs, _spec_dict(config.model.output.init))
-    return Sequential([hidden, output], names=["layers", "output"])
+    if not embeddings:
+        return Sequential([hidden, output], names=["layers", "output"])
+    tables = [
+        Embedding(init_rng.standard_normal((levels, dim)).astype(dtype))
+        for _, levels, dim in embeddings
+    ]
+    block = InputBlock([position for position, _, _ in embeddings], tables)
+    return Sequential([block, hidden, output], names=["embeddings", "layers", "output"])
 
 
 def build_head(out: OutputInfo, class_weights: np.ndarray | None) -> Head:
@@ -191,7 +220,9 @@ class _NetworkBuilder:
         raise AssertionError(f"unhandled layer spec {spec!r}")
 
 
-def count_state(config: C.Config, n_inputs: int, n_outputs: int) -> int:
+def count_state(
+    config: C.Config, n_inputs: int, n_outputs: int, embeddings: Sequence[Embedded] = ()
+) -> int:
     """How many numbers build_network's state_arrays hold (parameters and buffers), without
     building: a checkpoint whose config claims a huge network is refused before allocating.
     Mirrors _NetworkBuilder; a test keeps the two equal.
@@ -216,5 +247,6 @@ def count_state(config: C.Config, n_inputs: int, n_outputs: int) -> int:
             return n + (width * out + out if out != width else 0), out
         return 0, width
 
-    total, width = sequence(config.model.layers, n_inputs)
-    return total + width * n_outputs + n_outputs
+    tables = sum(levels * dim for _, levels, dim in embeddings)
+    total, width = sequence(config.model.layers, n_inputs + sum(d - 1 for _, _, d in embeddings))
+    return tables + total + width * n_outputs + n_outputs

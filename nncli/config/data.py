@@ -35,6 +35,9 @@ class FeatureSpec(Strict):
     max_categories: Categories | None = Field(
         None, description="categorical: at most this many levels (the most frequent) get a slot"
     )
+    encoding: Literal["auto", "onehot", "embedding"] | None = Field(
+        None, description="categorical: one input per level, or a learned embedding"
+    )
 
 
 class NumericDefaults(Strict):
@@ -50,13 +53,18 @@ class NumericDefaults(Strict):
 
 
 class CategoricalDefaults(Strict):
-    """Defaults for text (and declared categorical) features: one input per level."""
+    """Defaults for text (and declared categorical) features: one input per level, or a
+    learned embedding of min(600, round(1.6 * levels ** 0.56)) numbers (fastai's rule)."""
 
     min_frequency: PositiveInt = Field(
         1, description="levels seen fewer times share the trained (other) slot"
     )
     max_categories: Categories = Field(
         1000, description="at most this many levels (the most frequent) get a slot"
+    )
+    encoding: Literal["auto", "onehot", "embedding"] = Field(
+        "auto",
+        description="auto: one-hot up to 50 levels (missing included), an embedding above",
     )
 
 

@@ -20,6 +20,13 @@ MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 IMPUTE = ("median", "mean", "constant", "error")
 SCALES = ("standard", "minmax", "quantile", "none")
+ENCODINGS = ("onehot", "embedding")
+# encoding: auto embeds a text column with more levels than this ((missing) included). On
+# auto_mpg's car make (36 levels, 300 rows; mean test R2 of 5 seeds) one-hot still beat an
+# embedding (0.865 against 0.854 with every column, 0.332 against 0.312 with make alone), and
+# one-hot is what scikit-learn's pipeline does; above 50 levels the one-hot inputs and the
+# first layer grow with the vocabulary while an embedding grows as levels ** 0.56.
+ONEHOT_MAX = 50
 
 
 @dataclass
@@ -154,19 +161,34 @@ class NumericColumn:
 
 @dataclass
 class CategoricalColumn:
-    """Text levels, one-hot: a vocabulary from the training rows (levels rarer than
-    min_frequency, or beyond max_categories, share "(other)"), missing as its own level;
+    """Text levels, one-hot or embedded: a vocabulary from the training rows (levels rarer
+    than min_frequency, or beyond max_categories, share "(other)"), missing as its own level;
     at predict time an unseen level goes to "(other)" when training had one, else to no
-    input at all (as scikit-learn's handle_unknown='ignore')."""
+    input at all (as scikit-learn's handle_unknown='ignore'). Embedded, the column is one
+    input, its level's index, which the network's InputBlock looks up in a learned table of
+    `embedding_dim` numbers per level; "(other)" is always reserved then, and a gap with no
+    "(missing)" level reads as "(other)" (a lookup needs some row)."""
 
     name: str
     levels: list[str]  # the vocabulary, then "(missing)" and "(other)" when training had them
     binary: bool = False  # two levels: one input, 1.0 for the second level
+    encoding: str = "onehot"  # onehot | embedding (state written before encodings: onehot)
+
+    @property
+    def embedded(self) -> bool:
+        return self.encoding == "embedding"
+
+    @property
+    def embedding_dim(self) -> int:
+        """fastai's rule of thumb (Howard & Gugger 2020): min(600, round(1.6 * n ** 0.56))."""
+        return min(600, round(1.6 * len(self.levels) ** 0.56))
 
     @property
     def inputs(self) -> list[str]:
         if self.binary:
             return [f"{self.name}={self.levels[1]}"]
+        if self.embedded:
+            return [f"{self.name} (level index)"]
         return [f"{self.name}={level}" for level in self.levels]
 
     @classmethod
@@ -184,9 +206,12 @@ class CategoricalColumn:
         levels = list(kept)
         if gaps:
             levels.append(MISSING_LEVEL)
-        if len(kept) < len(counts):
+        encoding = options.get("encoding", "onehot")
+        if encoding == "auto":
+            encoding = "embedding" if len(levels) > ONEHOT_MAX else "onehot"
+        if len(kept) < len(counts) or encoding == "embedding":
             levels.append(OTHER_LEVEL)
-        return cls(name, levels)
+        return cls(name, levels, encoding=encoding)
 
     def codes(self, texts: list[str | None], seen: Seen) -> np.ndarray:
         """Each value's slot (-1: no input is set), counting gaps and unseen levels."""
@@ -215,6 +240,9 @@ class CategoricalColumn:
         codes = self.codes(texts, seen)
         if self.binary:
             return (codes == 1).astype(np.float64).reshape(-1, 1)
+        if self.embedded:  # the index as a float (exact below 2**24 in float32)
+            other = self.levels.index(OTHER_LEVEL)
+            return np.where(codes >= 0, codes, other).astype(np.float64).reshape(-1, 1)
         out = np.zeros((len(texts), len(self.levels)))
         rows = np.flatnonzero(codes >= 0)
         out[rows, codes[rows]] = 1.0
@@ -255,5 +283,9 @@ def column_from_state(state: Any) -> Column:
             raise ValueError(f"column {cat.name!r}: levels must be distinct and not empty")
         if cat.binary != (kind == "binary") or (cat.binary and len(cat.levels) != 2):
             raise ValueError(f"column {cat.name!r}: a binary column has two levels")
+        if cat.encoding not in ENCODINGS or (
+            cat.embedded and (cat.binary or OTHER_LEVEL not in cat.levels)
+        ):
+            raise ValueError(f"column {cat.name!r}: encoding {cat.encoding!r}")
         return cat
     raise ValueError(f"unknown column type {kind!r}")

@@ -9,7 +9,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nncli.build import OutputInfo, build_head, build_network, count_state, output_info
+from nncli.build import (
+    OutputInfo,
+    build_head,
+    build_network,
+    count_state,
+    input_embeddings,
+    output_info,
+)
 from nncli.config.sections import Config
 from nncli.data.encoders import Seen
 from nncli.data.files import as_table
@@ -317,7 +324,8 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
     except ConfigError as exc:
         raise CheckpointError(f"{where}: its config does not fit its data ({exc})") from None
     params = ckpt.group("params")
-    expected = count_state(config, prep.n_inputs, out.n_outputs)
+    embeddings = input_embeddings(prep.columns)
+    expected = count_state(config, prep.n_inputs, out.n_outputs, embeddings)
     stored = sum(a.size for a in params.values())
     if expected > stored + SLACK:  # checked before building, so nothing huge is allocated
         raise CheckpointError(
@@ -326,7 +334,7 @@ def model_from_checkpoint(ckpt: Checkpoint) -> Model:
         )
     weights = _class_weights(ckpt, out, n_classes)
     rng = np.random.default_rng(0)  # weights are overwritten below
-    network = build_network(config, prep.n_inputs, out, rng, rng, dtype)
+    network = build_network(config, prep.n_inputs, out, rng, rng, dtype, embeddings)
     head = build_head(out, weights)
     load_arrays(network, params, where)
     return Model(config, network, head, prep, out, where)

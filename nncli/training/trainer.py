@@ -16,6 +16,7 @@ from nncli.build import (
     build_optimizer,
     build_schedule,
     class_weights_for,
+    input_embeddings,
     monitor_mode,
     output_info,
 )
@@ -108,7 +109,13 @@ class Trainer:
             else None
         )
         self.network = build_network(
-            config, prep.n_inputs, self.out, rngs["init"], rngs["dropout"], self.dtype
+            config,
+            prep.n_inputs,
+            self.out,
+            rngs["init"],
+            rngs["dropout"],
+            self.dtype,
+            input_embeddings(prep.columns),
         )
         if has_batchnorm(self.network) and min(config.training.batch_size, len(data.train.x)) < 2:
             raise ConfigError(
