@@ -260,6 +260,27 @@ def predict(
 
 
 @app.command()
+def export(
+    checkpoint: Annotated[
+        Path, typer.Argument(readable=False, help="A checkpoint file or a run folder.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="The file format: onnx.")] = "onnx",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", readable=False, help="Where (default: model.onnx)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """One file any ONNX runtime runs: raw columns in, labels and probabilities out.
+
+    Example: nncli export runs/iris/20260101-120000 --format onnx --output iris.onnx
+    """
+    from nncli.cli.export import export_file
+
+    export_file(checkpoint, fmt, output, force)
+
+
+@app.command()
 def gradcheck(
     config: Annotated[
         Path, typer.Argument(readable=False, help="The YAML config.", show_default=False)

@@ -40,8 +40,7 @@ HUGE = 1e6
 
 
 class Predictions(NamedTuple):
-    """Decoded outputs: class labels (text) and one probability column per class, or values
-    (rows x targets) in the targets' own units and no probabilities."""
+    """Class labels (text) and one probability column per class, or values (rows x targets)."""
 
     values: np.ndarray
     proba: np.ndarray | None
@@ -123,7 +122,6 @@ class Model:
 
     def decode(self, outputs: np.ndarray, at: Callable[[int], str] | None = None) -> Predictions:
         """Head outputs (from outputs()) -> class labels and probabilities, or target values.
-
         With `at`, as in outputs: a value that overflows float64 once in the targets' units
         (finite outputs, a huge target scale) is one error naming its row by at(row)."""
         if self.task == "classification":
@@ -149,6 +147,12 @@ class Model:
     def predict(self, x: Any) -> np.ndarray:
         """Class labels (as text) or values in the target's original units."""
         return self.decode(self.outputs(self._scaled(x))).values
+
+    def export_onnx(self, path: str | Path, force: bool = False) -> Path:
+        """Write one ONNX file, raw columns to answers (nncli.export; needs nncli[onnx])."""
+        from nncli.export import export_onnx
+
+        return export_onnx(self, path, force)
 
     def evaluate_arrays(
         self,
@@ -259,8 +263,7 @@ class Model:
         return total / max(len(x_scaled), 1)
 
     def evaluate(self, x: Any, y: Any) -> dict[str, Any]:
-        """The metrics of `nncli evaluate --json` on rows x (as predict takes them) and their
-        targets y (labels, or values in the target's units)."""
+        """`nncli evaluate --json`'s metrics on rows x (as predict takes) and targets y."""
         if self.prep.classes is None:
             targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
             encoded = self.prep.encode_y(targets)
@@ -304,10 +307,8 @@ class Model:
 
 def model_from_checkpoint(ckpt: Checkpoint) -> Model:
     """Rebuild the architecture from the stored config, then load every array strictly.
-
     Everything a checkpoint says is checked before it is used, so a damaged or hostile file
-    gives one CheckpointError here and never a crash later in predict or evaluate.
-    """
+    gives one CheckpointError here and never a crash later in predict or evaluate."""
     where = ckpt.path
     manifest = ckpt.model_manifest()
     config = manifest.config
