@@ -9,6 +9,16 @@ import numpy as np
 
 N_QUANTILES = 1000
 CLIP = 1e-7  # ranks 0 and 1 would map to -inf and inf: scikit-learn's bounds
+# Acklam's coefficients for normal_ppf (the ONNX export builds the same polynomials)
+ACKLAM = (
+    (-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690,
+     -30.66479806614716, 2.506628277459239),
+    (-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972,
+     -13.28068155288572),
+    (-7.784894002430293e-03, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
+     4.374664141464968, 2.938163982698783),
+    (7.784695709041462e-03, 0.3224671290700398, 2.445134137142996, 3.754408661907416),
+)  # fmt: skip
 
 
 def fit_quantiles(values: np.ndarray, n: int = N_QUANTILES) -> list[float]:
@@ -32,13 +42,7 @@ def to_normal(x: np.ndarray, quantiles: list[float]) -> np.ndarray:
 def normal_ppf(p: np.ndarray) -> np.ndarray:
     """The standard normal's inverse CDF (Acklam's rational approximation, relative error
     below 1.2e-9; NumPy has no erfinv and scipy is not a dependency)."""
-    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690,
-         -30.66479806614716, 2.506628277459239)  # fmt: skip
-    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972,
-         -13.28068155288572)  # fmt: skip
-    c = (-7.784894002430293e-03, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
-         4.374664141464968, 2.938163982698783)  # fmt: skip
-    d = (7.784695709041462e-03, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
+    a, b, c, d = ACKLAM
     p = np.asarray(p, dtype=np.float64)
     out = np.empty_like(p)
     low, high = p < 0.02425, p > 1 - 0.02425

@@ -13,6 +13,7 @@ import numpy as np
 
 from nncli.data.encoders import MISSING_LEVEL, OTHER_LEVEL, CategoricalColumn, NumericColumn
 from nncli.data.preprocess import Preprocessor
+from nncli.data.quantile import ACKLAM, CLIP
 from nncli.engine.activations import (
     ELU,
     GELU,
@@ -86,23 +87,78 @@ class _Graph:
         return sorted({node.op_type for node in self.nodes})
 
 
-def check_exportable(prep: Preprocessor) -> None:
-    """Refuse what the graph cannot hold yet, in one line naming the column."""
-    for column in prep.columns.columns:
-        if isinstance(column, NumericColumn) and column.scale == "quantile":
-            raise ExportError(
-                f"column {column.name!r} uses scale: quantile, which ONNX export does not "
-                "support yet; retrain it with scale: standard, minmax or none"
-            )
-
-
 def _numeric(g: _Graph, column: NumericColumn, x: str) -> list[str]:
     """Raw inputs of a number: the value with gaps filled, then its 0/1 gap flag."""
     gaps = g.op("IsNaN", x)
     filled = g.op("Where", gaps, g.const(np.full((1, 1), column.fill)), x)
+    if column.scale == "quantile":
+        filled = _to_normal(g, filled, column.quantiles)
     if not column.indicator:
         return [filled]
     return [filled, g.op("Cast", gaps, to=g.onnx.TensorProto.FLOAT)]
+
+
+def _to_normal(g: _Graph, x: str, quantiles: list[float]) -> str:
+    """data/quantile.to_normal in float64: the mean of the rank read up and down the quantiles
+    (np.interp each way), clipped, then Acklam's normal quantile, its three pieces by Where."""
+    tp = g.onnx.TensorProto
+    q = np.asarray(quantiles, dtype=np.float64)
+    ranks = np.linspace(0.0, 1.0, len(q))
+    wide = g.op("Cast", x, to=tp.DOUBLE)
+    up = _interp(g, wide, q, ranks)
+    down = _interp(g, g.op("Neg", wide), -q[::-1], -ranks[::-1])
+    rank = g.op("Mul", g.op("Sub", up, down), _double(g, 0.5))
+    p = g.op("Clip", rank, _double(g, CLIP), _double(g, 1.0 - CLIP))
+    r = g.op("Sub", p, _double(g, 0.5))
+    s = g.op("Mul", r, r)
+    a, b, c, d = ACKLAM
+    mid = g.op("Div", g.op("Mul", r, _horner(g, s, a)), _horner(g, s, (*b, 1.0)))
+    tails = []
+    for tail in (p, g.op("Sub", _double(g, 1.0), p)):
+        t = g.op("Sqrt", g.op("Mul", g.op("Log", tail), _double(g, -2.0)))
+        tails.append(g.op("Div", _horner(g, t, c), _horner(g, t, (*d, 1.0))))
+    low = g.op("Less", p, _double(g, 0.02425))
+    high = g.op("Greater", p, _double(g, 1 - 0.02425))
+    out = g.op("Where", low, tails[0], g.op("Where", high, g.op("Neg", tails[1]), mid))
+    return g.op("Cast", out, to=tp.FLOAT)
+
+
+def _double(g: _Graph, value: float) -> str:
+    return g.const(np.float64(value), double=True)
+
+
+def _horner(g: _Graph, x: str, coeffs: tuple[float, ...]) -> str:
+    out = _double(g, coeffs[0])
+    for coeff in coeffs[1:]:
+        out = g.op("Add", g.op("Mul", out, x), _double(g, coeff))
+    return out
+
+
+def _interp(g: _Graph, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
+    """np.interp(x, xp, fp) for sorted xp, x a float32 value held as float64: j = the last knot
+    <= x; the ends held flat. nncli reads 43.2 as the double 43.2, a service feeds float32's
+    43.2000008: so a knot that rounds to x's float32 is compared with the shortest decimal of
+    that float32 (what the CSV said), and x is taken as knot j when it rounds to it."""
+    tp = g.onnx.TensorProto
+    key = xp.astype(np.float32).astype(np.float64)
+    clean = np.array([float(str(np.float32(v))) for v in key])  # shortest decimal
+    le = g.const((xp <= clean).reshape(1, -1))
+    keys = g.const(key.reshape(1, -1), double=True)
+    tied = g.op("And", g.op("Equal", keys, x), le)
+    below = g.op("Cast", g.op("Or", g.op("Less", keys, x), tied), to=tp.INT64)
+    count = g.op("ReduceSum", below, g.const(np.array([1], dtype=np.int64)), keepdims=1)
+    one, top = g.const(np.int64(1)), g.const(np.int64(max(len(xp) - 2, 0)))
+    j = g.op("Clip", g.op("Sub", count, one), g.const(np.int64(0)), top)
+    j1 = g.op("Add", j, one)
+    x0, x1 = (g.op("Gather", g.const(xp, double=True), k) for k in (j, j1))
+    f0, f1 = (g.op("Gather", g.const(fp, double=True), k) for k in (j, j1))
+    at_knot = g.op("Equal", g.op("Gather", g.const(key, double=True), j), x)
+    x = g.op("Where", at_knot, x0, x)
+    slope = g.op("Div", g.op("Sub", f1, f0), g.op("Sub", x1, x0))
+    inside = g.op("Add", g.op("Mul", slope, g.op("Sub", x, x0)), f0)
+    lo, hi = _double(g, float(fp[0])), _double(g, float(fp[-1]))
+    held = g.op("Where", g.op("Equal", count, g.const(np.int64(0))), lo, inside)
+    return g.op("Where", g.op("Equal", count, g.const(np.int64(len(xp)))), hi, held)
 
 
 def _codes(g: _Graph, column: CategoricalColumn, x: str) -> str:
@@ -281,7 +337,6 @@ def build_onnx(model: Any) -> Any:
     """The ModelProto of a Model (store.model.Model: network, head, prep, out)."""
     onnx = _onnx()
     prep = model.prep
-    check_exportable(prep)
     g = _Graph(onnx)
     network: Sequential = model.network
     children = [layer for _, layer in network.children]

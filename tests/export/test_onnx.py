@@ -172,12 +172,16 @@ def test_embedded_text_columns(tmp_path: Path) -> None:
     _classifier_agrees(run.model, path, odd)
 
 
-def test_quantile_scaling_is_refused_in_one_line(tmp_path: Path) -> None:
-    run = nncli.train(
-        REPO_ROOT / "configs/iris.yaml",
-        overrides={"training.epochs": 1, "data.scale": "quantile"},
-        run_dir=tmp_path / "r",
+def test_quantile_scaling_with_gaps(tmp_path: Path) -> None:
+    config = tmp_path / "penguins.yaml"
+    config.write_text(
+        PENGUINS.format(train=DATASETS / "penguins/train.csv", test=DATASETS / "penguins/test.csv")
     )
-    with pytest.raises(nncli.NncliError, match="scale: quantile"):
-        run.model.export_onnx(tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+    run = nncli.train(config, overrides={"data.scale": "quantile"}, run_dir=tmp_path / "r")
+    path = run.model.export_onnx(tmp_path / "penguins.onnx")
+    odd = tmp_path / "odd.csv"  # beyond the training range both ways, ties, gaps
+    odd.write_text(
+        ODD_ROWS + "Adelie,Dream,1,99,181,3000,male,2007\nGentoo,Biscoe,999,-5,230,9000,male,2009\n"
+    )
+    _classifier_agrees(run.model, path, DATASETS / "penguins/test.csv")
+    _classifier_agrees(run.model, path, odd)
