@@ -59,18 +59,7 @@ class Table:
         """Position of a column by name; the error lists the columns and suggests the nearest."""
         if name in self.positions:
             return self.positions[name]
-        msg = f"{self.path}: no {what} {name!r}"
-        close = difflib.get_close_matches(name, self.header, n=1, cutoff=0.6)
-        if close:
-            msg += f"; did you mean {close[0]!r}?"
-        shown = ", ".join(repr(h) for h in self.header[:20])
-        more = f" and {len(self.header) - 20} more" if len(self.header) > 20 else ""
-        msg += f" (columns: {shown}{more})"
-        if len(self.header) == 1:
-            guess = next((d for d in ",;\t|" if d != self.delimiter and d in self.header[0]), None)
-            if guess:
-                msg += f"; the header has a single column: is the delimiter {guess!r}?"
-        raise DataError(msg)
+        raise no_column(self.path, self.header, name, what, self.delimiter)
 
     def numbers(self, names: list[str]) -> np.ndarray:
         """Columns as float64 (n, k); missing, non-numeric, nan and inf values are errors."""
@@ -251,6 +240,23 @@ class Table:
                         raise DataError(
                             f"{self.at(row)}: column {self.header[c]!r}: {value!r} is not a number"
                         )
+
+
+def no_column(path: str, header: Sequence[str], name: str, what: str, delimiter: str) -> DataError:
+    """A column the config or model names is not in the file: the error lists the columns,
+    suggests the nearest, and a delimiter when the header is one column."""
+    msg = f"{path}: no {what} {name!r}"
+    close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    shown = ", ".join(repr(h) for h in header[:20])
+    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
+    msg += f" (columns: {shown}{more})"
+    if len(header) == 1:
+        guess = next((d for d in ",;\t|" if d != delimiter and d in header[0]), None)
+        if guess:
+            msg += f"; the header has a single column: is the delimiter {guess!r}?"
+    return DataError(msg)
 
 
 def read_table(path: str | Path, delimiter: str = ",") -> Table:

@@ -105,15 +105,11 @@ def fit_column(
 ) -> Column:
     """A column's transform fit on the `rows` of the table (default all; every value is
     checked, so a bad one anywhere is named at its line)."""
-    data = table.column(plan.name)
     if plan.type == "numeric":
-        strict = plan.options.get("impute") == "error"  # no gaps: no strays either
-        strays = set() if strict else set(plan.strays)
-        values = column_numbers(plan.name, data, locate, strays=strays)
-        _check_gaps(plan.name, values, plan.options.get("impute"), locate)
+        values = checked_numbers(plan, table, locate)
         train = values if rows is None else values[rows]
         return NumericColumn.fit(plan.name, train, plan.options, plan.strays)
-    texts = texts_of(data)
+    texts = texts_of(table.column(plan.name))
     train_texts = texts if rows is None else [texts[i] for i in rows]
     return CategoricalColumn.fit(plan.name, train_texts, plan.options, plan.type == "binary")
 
@@ -141,10 +137,17 @@ def check_values(table: pa.Table, plans: list[ColumnPlan], locate: Locate) -> No
     gaps where imputation is off: the first that is not is one DataError at its line."""
     for plan in plans:
         if plan.type == "numeric":
-            strict = plan.options.get("impute") == "error"
-            strays = set() if strict else set(plan.strays)
-            values = column_numbers(plan.name, table.column(plan.name), locate, strays=strays)
-            _check_gaps(plan.name, values, plan.options.get("impute"), locate)
+            checked_numbers(plan, table, locate)
+
+
+def checked_numbers(plan: ColumnPlan, table: pa.Table, locate: Locate) -> np.ndarray:
+    """A numeric column's values as training reads them: its known strays as gaps (none when
+    imputation is off: then a text, like a gap, is an error at its line)."""
+    impute = plan.options.get("impute")
+    strays = set() if impute == "error" else set(plan.strays)
+    values = column_numbers(plan.name, table.column(plan.name), locate, strays=strays)
+    _check_gaps(plan.name, values, impute, locate)
+    return values
 
 
 def column_numbers(

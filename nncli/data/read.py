@@ -3,7 +3,6 @@ Preprocessor, targets encoded; every bad value named by file, line and column.""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nncli.data.csvio import no_column
 from nncli.data.encoders import Seen
 from nncli.data.features import Locate, column_numbers
 from nncli.data.files import csv_error, read_frame, stream_frames
@@ -221,23 +221,9 @@ def encode_targets(frame: pa.Table, prep: Preprocessor, locate: Locate) -> np.nd
 
 
 def require_column(path: str, frame: pa.Table, name: str, what: str, delimiter: str) -> None:
-    """A column the config or model names must be in the file; the error lists the columns
-    and suggests the nearest."""
-    header = frame.column_names
-    if name in header:
-        return
-    msg = f"{path}: no {what} {name!r}"
-    close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
-    if close:
-        msg += f"; did you mean {close[0]!r}?"
-    shown = ", ".join(repr(h) for h in header[:20])
-    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
-    msg += f" (columns: {shown}{more})"
-    if len(header) == 1:
-        guess = next((d for d in ",;\t|" if d != delimiter and d in header[0]), None)
-        if guess:
-            msg += f"; the header has a single column: is the delimiter {guess!r}?"
-    raise DataError(msg)
+    """A column the config or model names must be in the file."""
+    if name not in frame.column_names:
+        raise no_column(path, frame.column_names, name, what, delimiter)
 
 
 def _require_rows(path: str, frame: pa.Table) -> None:
