@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nncli.data.encoders import text_as_float64
 from nncli.data.values import check_texts, is_missing, parse_number
 from nncli.errors import DataError
 
@@ -56,7 +57,7 @@ def plan_columns(
     else:
         names = []
         for item in features:
-            spec = _spec(item)
+            spec = feature_spec(item)
             names.append(spec["name"])
             declared[spec["name"]] = spec
     plans = []
@@ -72,7 +73,7 @@ def plan_columns(
     return plans
 
 
-def _spec(item: Any) -> dict[str, Any]:
+def feature_spec(item: Any) -> dict[str, Any]:
     """A features entry (a name, a config FeatureSpec or a mapping) as a mapping."""
     if isinstance(item, str):
         return {"name": item}
@@ -88,10 +89,10 @@ def infer_column(
     so ids and constants are left out (a listed column is always used)."""
     n = len(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        try:  # every value a number as written: decided in C++, whatever the row count
-            column = pc.cast(column, pa.float64())
-        except pa.ArrowInvalid:
+        numbers = text_as_float64(column)  # every value a number as written
+        if numbers is None:
             return _infer_text(name, column, n, inferred, strict)
+        column = numbers
     if pa.types.is_dictionary(column.type):
         return _infer_text(name, column.cast(pa.string()), n, inferred, strict)
     if pa.types.is_boolean(column.type):

@@ -267,11 +267,12 @@ def _column_inputs(
     out = np.empty((raw.frame.num_rows, len(columns.inputs)), dtype=dtype)
     offsets, spreads = [], []
     start, seen = 0, Seen()  # gaps in training rows are what the imputation was fit on
+    scales = columns.scales
     for column in columns.columns:
         block = transform_column(column, raw.frame, seen, raw.locate)
         part = slice(start, start + block.shape[1])
         place = _locator(cfg, raw.path, [column.name] * block.shape[1], used)
-        offset, spread = fit_scaling(block, columns.scales[part], rows, raw.path, column.inputs)
+        offset, spread = fit_scaling(block, scales[part], rows, raw.path, column.inputs)
         scaled = apply_scaling(block, offset, spread, dtype, place, column.inputs)
         out[:, part] = scaled if order is None else scaled[order]
         offsets.append(offset)

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nncli.data.columns import ColumnPlan
 from nncli.data.encoders import (
+    MISSING_LEVEL,
     CategoricalColumn,
     Column,
     NumericColumn,
@@ -110,7 +112,7 @@ def fit_column(
         train = values if rows is None else values[rows]
         return NumericColumn.fit(plan.name, train, plan.options, plan.strays)
     texts = texts_of(table.column(plan.name))
-    train_texts = texts if rows is None else [texts[i] for i in rows]
+    train_texts = texts if rows is None else texts.take(pa.array(rows))
     return CategoricalColumn.fit(plan.name, train_texts, plan.options, plan.type == "binary")
 
 
@@ -195,13 +197,19 @@ def _check_gaps(name: str, values: np.ndarray, impute: Any, locate: Locate) -> N
         raise DataError(f"{locate(row)}: column {name!r}: missing value")
 
 
-def _check_levels(column: CategoricalColumn, texts: list[str | None], locate: Locate) -> None:
-    known = set(column.levels)
-    for row, text in enumerate(texts):
-        if text is None and "(missing)" not in known:
-            raise DataError(f"{locate(row)}: column {column.name!r}: missing value (--strict)")
-        if text is not None and text not in known:
-            raise DataError(
-                f"{locate(row)}: column {column.name!r}: {text!r} was never seen in training "
-                "(--strict)"
-            )
+def _check_levels(column: CategoricalColumn, texts: pa.Array, locate: Locate) -> None:
+    """--strict: the first row with a gap training never had, or a level it never saw."""
+    gaps = texts.is_null().to_numpy(zero_copy_only=False)
+    known = pc.is_in(texts, value_set=pa.array(column.levels, pa.string()))
+    bad = ~known.to_numpy(zero_copy_only=False) & ~gaps
+    if MISSING_LEVEL not in column.levels:
+        bad |= gaps
+    if not bad.any():
+        return
+    row = int(np.argmax(bad))
+    if gaps[row]:
+        raise DataError(f"{locate(row)}: column {column.name!r}: missing value (--strict)")
+    raise DataError(
+        f"{locate(row)}: column {column.name!r}: {texts[row].as_py()!r} was never seen in "
+        "training (--strict)"
+    )

@@ -5,7 +5,7 @@ reader reads the file again to name the line and column of the problem."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,7 +18,11 @@ from nncli.errors import DataError
 # The markers pyarrow reads as null, in the spellings files use; values.is_missing decides
 # for the rest (any case, surrounding blanks).
 NULL_MARKERS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())} | {"NaN"})
-BLOCK_BYTES = 1 << 20  # bytes of CSV per streamed batch: flat memory on files of any size
+# Bytes of CSV per parsed block. pyarrow's 1 MB default costs per block and column: a whole
+# 60,000 x 784 file read as text in 1.9 s with 1 MB blocks, 0.5 s with 32 MB ones
+# (benchmarks/bench_data.py). A streamed batch (predict) is sized by the header's width,
+# about 16 KB a column, between 1 MB and 32 MB: flat memory on files of any length.
+READ_BLOCK_BYTES = 32 << 20
 
 PARQUET, FEATHER, GZIP = b"PAR1", b"ARROW1", b"\x1f\x8b"
 
@@ -65,16 +69,19 @@ def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
             raise DataError(f"{path}: the file is empty")
         with _open_csv_bytes(path) as handle:
             table = pacsv.read_csv(
-                handle, parse_options=_parse_options(delimiter), convert_options=_convert(header)
+                handle,
+                read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
+                parse_options=_parse_options(delimiter),
+                convert_options=_convert(header),
             )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
         raise csv_error(path, delimiter, exc) from None
     return _checked(path, table)
 
 
-def stream_frames(path: str | Path, delimiter: str = ",") -> Iterator[pa.Table]:
-    """The file's rows in order, a batch of about BLOCK_BYTES at a time (a CSV's columns as
-    text, as read_frame reads them): predicting a file of any length keeps memory flat."""
+def stream_frames(path: str | Path, delimiter: str = ",") -> Generator[pa.Table, None, None]:
+    """The file's rows in order, a batch of a few MB at a time (a CSV's columns as text, as
+    read_frame reads them): predicting a file of any length keeps memory flat."""
     kind = file_format(path)
     if kind != "csv":
         yield from _stream_columnar(path, kind)
@@ -84,19 +91,26 @@ def stream_frames(path: str | Path, delimiter: str = ",") -> Iterator[pa.Table]:
         with _open_csv_bytes(path) as handle:
             reader = pacsv.open_csv(
                 handle,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+                read_options=pacsv.ReadOptions(block_size=_stream_block(header)),
                 parse_options=_parse_options(delimiter),
                 convert_options=_convert(header),
             )
-            first = True
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
-                yield _checked(path, table) if first else table
-                first = False
-            if first:
-                yield _checked(path, reader.schema.empty_table())
+            try:  # closed however the reading ends: a reader thread left running at exit
+                first = True  # aborts the process ("terminate called ...")
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    yield _checked(path, table) if first else table
+                    first = False
+                if first:
+                    yield _checked(path, reader.schema.empty_table())
+            finally:
+                reader.close()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
         raise csv_error(path, delimiter, exc) from None
+
+
+def _stream_block(header: list[str]) -> int:
+    return min(max(len(header) << 14, 1 << 20), READ_BLOCK_BYTES)
 
 
 def _stream_columnar(path: str | Path, kind: str) -> Iterator[pa.Table]:

@@ -58,19 +58,20 @@ def sort_classes(labels: set[str] | Sequence[str]) -> list[str]:
 
 def class_indices(classes: Sequence[str], labels: Sequence[Any]) -> tuple[np.ndarray, int | None]:
     """Indices of labels among classes, and the position of the first unknown one (or None).
-    Classes that are all numbers match by value: "1.0" is the class "1"."""
+    Classes that are all numbers match by value: "1.0" is the class "1". Each distinct label
+    is resolved once (a column of a million labels has a handful)."""
     index = {c: i for i, c in enumerate(classes)}
     numeric = {float(c): i for i, c in enumerate(classes) if is_number(c)}
-    out = np.empty(len(labels), dtype=np.int64)
-    for k, label in enumerate(labels):
+    resolved: dict[Any, int] = {}
+    for label in dict.fromkeys(labels):
         text = label_text(label)
         i = index.get(text)
         if i is None and len(numeric) == len(index) and is_number(text):
             i = numeric.get(float(text))
-        if i is None:
-            return out, k
-        out[k] = i
-    return out, None
+        resolved[label] = -1 if i is None else i
+    out = np.fromiter((resolved[label] for label in labels), np.int64, count=len(labels))
+    unknown = out < 0
+    return out, (int(np.argmax(unknown)) if unknown.any() else None)
 
 
 def gap_in_numbers(labels: Sequence[str]) -> int | None:

@@ -12,14 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nncli.data.columns import feature_spec
 from nncli.data.csvio import no_column
-from nncli.data.encoders import Seen
+from nncli.data.encoders import Seen, as_numbers, is_text
 from nncli.data.features import Locate, column_numbers
 from nncli.data.files import csv_error, read_frame, stream_frames
 from nncli.data.locate import FileRows, describe_value, row_location
 from nncli.data.preprocess import Preprocessor
 from nncli.data.slabs import Slabs
-from nncli.data.values import MISSING, BrokenText, check_texts
+from nncli.data.values import MISSING, BrokenText
 from nncli.errors import DataError
 
 
@@ -63,7 +64,7 @@ def read_raw(
     locate = FileRows(shown, delimiter, missing, used)
 
     check_other_columns(frame, used)
-    frame = frame.select(used)
+    frame = _numbers_read_once(frame.select(used), names, features)
     if labels_as_text:
         return RawData(shown, frame, names, label_texts(frame.column(targets[0])), None, locate)
     values = np.column_stack([target_numbers(frame, t, locate) for t in targets])
@@ -148,6 +149,13 @@ class FeatureChunks(Iterator[np.ndarray]):
         self._first = True
 
     def __next__(self) -> np.ndarray:
+        try:
+            return self._next_block()
+        except BaseException:
+            self._frames.close()  # the file and its reader closed now, not at exit
+            raise
+
+    def _next_block(self) -> np.ndarray:
         frame = next(self._frames)
         if self._first:
             _require_rows(self.path, frame)
@@ -188,11 +196,12 @@ def iter_features(
 
 def label_texts(column: pa.ChunkedArray) -> list[str]:
     """A label column as the file spells it, stripped; "" where a value is missing."""
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not is_text(column):
         column = column.cast(pa.string())
-    values = column.to_pylist()
-    check_texts(values)
-    return [("" if v is None else v.strip()) for v in values]
+    if pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
+        raise BrokenText("a label holds a line break or a NUL byte")
+    texts: list[str] = pc.utf8_trim_whitespace(column).fill_null("").to_pylist()
+    return texts
 
 
 def target_numbers(frame: pa.Table, name: str, locate: Locate) -> np.ndarray:
@@ -224,6 +233,21 @@ def require_column(path: str, frame: pa.Table, name: str, what: str, delimiter: 
     """A column the config or model names must be in the file."""
     if name not in frame.column_names:
         raise no_column(path, frame.column_names, name, what, delimiter)
+
+
+def _numbers_read_once(frame: pa.Table, names: list[str], features: list[Any] | None) -> pa.Table:
+    """The feature columns holding numbers only, as numbers (encoders.as_numbers); a column
+    the config declares categorical or binary keeps its texts as written."""
+    texts = {
+        spec["name"]
+        for spec in map(feature_spec, features or [])
+        if spec.get("type") in ("categorical", "binary")
+    }
+    columns = []
+    for name in frame.column_names:
+        numbers = None if name in texts or name not in names else as_numbers(frame.column(name))
+        columns.append(frame.column(name) if numbers is None else numbers)
+    return pa.table(columns, names=frame.column_names)
 
 
 def _require_rows(path: str, frame: pa.Table) -> None:
