@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nncli.engine.metrics import UNDEFINED
 from nncli.errors import DataError
 from nncli.store.model import PREDICT_CHUNK, Model
 
@@ -50,7 +51,11 @@ def show_evaluation(metrics: dict, classes: list[str] | None, title: str, as_jso
                 f"evaluate: the {name} is {value} (it overflows float64): the targets or the "
                 "model's outputs are too large"
             )
-    print_notes(UNDEFINED[name] for name, value in flat.items() if math.isnan(value))
+    print_notes(
+        f"{name} is undefined (n/a): these rows hold {UNDEFINED[name]}"
+        for name, value in flat.items()
+        if math.isnan(value)
+    )
     if as_json:
         shown: dict[str, object] = {k: _number(v) for k, v in flat.items()}
         if baseline:
@@ -73,10 +78,6 @@ def show_evaluation(metrics: dict, classes: list[str] | None, title: str, as_jso
     per_target = metrics.get("per_target")
     if per_target:
         out.print(_per_target_table(per_target))
-
-
-# The metrics nan stands for "undefined on these rows" rather than an overflow, and why.
-UNDEFINED = {"roc_auc": "roc_auc is undefined (n/a): these rows hold a single class"}
 
 
 def _flat(metrics: dict) -> dict[str, float]:

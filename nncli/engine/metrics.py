@@ -25,6 +25,10 @@ SCORES = {
 }
 ALL_SCORES = (*SCORES["classification"], *SCORES["regression"])
 
+# Scores that some rows leave undefined (nan, as sklearn gives), and what such rows hold:
+# reported as n/a, never read as an overflow or a divergence.
+UNDEFINED = {"roc_auc": "a single class"}
+
 
 def unknown_metric(name: str, known: Sequence[str], intro: str, listed: str) -> str:
     """`'val_acc' is not a logged metric (did you mean 'val_accuracy'?); logged: a, b`."""

@@ -181,9 +181,11 @@ class Plateau(Schedule):
         return value > best * (1.0 + self.threshold)
 
     def observe(self, epoch: int, value: float) -> None:
-        if epoch <= self.warmup_epochs:
-            return
+        """A value that is not finite (a metric undefined on these rows) is no evidence
+        either way: neither an improvement nor a bad epoch."""
         value = float(value)
+        if epoch <= self.warmup_epochs or not math.isfinite(value):
+            return
         if self._is_better(value):
             self.best = value
             self.num_bad_epochs = 0

@@ -58,7 +58,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.8g}"
+        return "" if math.isnan(value) else f"{value:.8g}"  # nan: undefined, as a blank
     return str(value)
 
 
@@ -95,6 +95,8 @@ class EpochPrinter:
 def _fmt(column: str, value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a"  # a metric undefined on the validation rows (or an overflow)
     if column == "lr":
         return f"{value:.2e}"
     if column == "seconds":

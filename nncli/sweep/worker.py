@@ -67,7 +67,7 @@ def metric_of(summary: dict[str, Any], run_dir: Path, metric: str) -> tuple[floa
     row = next((r for r in rows if best_epoch is not None and int(r["epoch"]) == best_epoch), None)
     if row is None:
         raise NncliError(f"metric {metric}: the run has no best epoch (training.epochs: 0?)")
-    return float(row[metric]), best_epoch
+    return float(row[metric] or "nan"), best_epoch  # blank: undefined on the validation rows
 
 
 def _worker_name() -> str:

@@ -119,15 +119,17 @@ class BatchLoop:
             row["train_accuracy"] = correct / n
         return row, monitor.epoch_rows(epoch)
 
-    def check_finite(self, epoch: int, row: dict[str, float], monitor: str) -> None:
-        """Weights, optimizer state and the losses must be finite before anything is saved."""
+    def check_finite(self, epoch: int, row: dict[str, float]) -> None:
+        """Weights, optimizer state and the losses must be finite before anything is saved.
+        Other metrics may not be (ROC AUC of a validation set of one class is undefined):
+        that is no divergence, and the trainer reports them as n/a."""
         for p in self.params:
             if not np.all(np.isfinite(p.value)):
                 raise self.diverged(epoch, f"parameter {p.name} became non-finite")
         for name, value in self.optimizer.state_dict()[0].items():
             if not np.all(np.isfinite(value)):
                 raise self.diverged(epoch, f"the optimizer state {name} became non-finite")
-        for name in ("train_loss", "val_loss", monitor):
+        for name in ("train_loss", "val_loss"):
             if name in row and not math.isfinite(row[name]):
                 raise self.diverged(epoch, f"{name} became {row[name]}")
 

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from nncli.data.columns import ColumnPlan
 from nncli.data.dataset import Dataset, Split
-from nncli.engine.metrics import SCORES, unknown_metric
+from nncli.engine.metrics import SCORES, UNDEFINED, unknown_metric
 from nncli.errors import ConfigError
 from nncli.store.model import Model
 from nncli.store.run_folder import RunFolder
@@ -151,13 +151,22 @@ def print_report(console: Console, folder: RunFolder, summary: dict[str, Any]) -
     text = f"[bold]done[/bold] ({reason}) after {summary['epochs_run']} epochs"
     if best:
         text += f"; best epoch {best}: {summary['monitor']} = {summary['best_value']:.4f}"
+    elif summary["epochs_run"]:
+        text += f"; no best epoch: {summary['monitor']} had no value (n/a) in any epoch"
     if reason != "diverged":  # the error line says it all
         console.print(text, highlight=False, soft_wrap=True)
     if "test_metrics" in summary:
         metrics = summary["test_metrics"]
         shown = ", ".join(f"{k} n/a" if v is None else f"{k} {v:.4f}" for k, v in metrics.items())
         console.print(f"test: {escape(shown)}", highlight=False, soft_wrap=True)
-        if None in metrics.values():
+        for name in (k for k, v in metrics.items() if v is None and k in UNDEFINED):
+            console.print(
+                f"[yellow]note:[/yellow] {name} is undefined (n/a): the test rows hold "
+                f"{UNDEFINED[name]}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if any(v is None and k not in UNDEFINED for k, v in metrics.items()):
             console.print(
                 "[yellow]warning:[/yellow] some test metrics are not finite (n/a): a test row "
                 "overflows the network; `nncli evaluate` on the run names it",
@@ -211,3 +220,26 @@ def print_gradients(
         if kind not in warned:
             warned.add(kind)
             console.print(f"[yellow]warning:[/yellow] epoch {epoch}: {message}")
+
+
+def print_undefined(
+    console: Console, row: dict[str, float], said: set[str], watched: dict[str, str], why: str
+) -> None:
+    """One line the first time a logged metric has no finite value (n/a on the epoch lines,
+    blank in metrics.csv), saying why: `why` for the metrics some rows leave undefined
+    (UNDEFINED: ROC AUC of one class), else an overflow. A warning when early stopping or the
+    plateau schedule watches it (`watched`: metric -> what its epochs without a value mean);
+    `said` holds the metrics already named. Never a divergence: that is the losses' and the
+    weights' to tell (BatchLoop.check_finite)."""
+    for name, value in row.items():
+        if name in said or math.isfinite(value):
+            continue
+        said.add(name)
+        if name.removeprefix("val_") in UNDEFINED:
+            text = f"{name} is undefined (n/a): {why}"
+        else:
+            text = f"{name} is {value} (n/a): it overflows float64 on the validation rows"
+        kind = "[yellow]warning:[/yellow]" if name in watched else "[yellow]note:[/yellow]"
+        if name in watched:
+            text += f"; {watched[name]}"
+        console.print(f"{kind} {escape(text)}", highlight=False, soft_wrap=True)

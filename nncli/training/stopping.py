@@ -19,7 +19,11 @@ class EarlyStopping:
     the run should stop once `patience` epochs in a row did not (never, with patience None).
 
     Runs without an early_stopping section still track the best epoch (patience None): it
-    is the one best.npz holds and summary.json reports."""
+    is the one best.npz holds and summary.json reports.
+
+    An epoch whose value is not finite (a metric undefined on the validation rows, such as
+    ROC AUC when they hold one class) says nothing either way: it neither improves nor counts
+    toward patience (Keras counts nan as no improvement, and would stop the run for it)."""
 
     def __init__(
         self, monitor: str, mode: str, patience: int | None = None, min_delta: float = 0.0
@@ -38,6 +42,8 @@ class EarlyStopping:
 
     def update(self, epoch: int, value: float) -> bool:
         """Record the monitored value of `epoch`; True when it is the new best."""
+        if not math.isfinite(value):
+            return False
         if self._improves(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             return True

@@ -42,6 +42,7 @@ from nncli.training.report import (
     print_gradients,
     print_header,
     print_report,
+    print_undefined,
     summarize,
 )
 from nncli.training.signals import stop_on_signal
@@ -220,6 +221,7 @@ class Trainer:
         training, state = self.config.training, self.state
         stopping = state.stopping
         warned: set[str] = set()
+        undefined: set[str] = set()  # metrics already said to have no value
         if stopping.should_stop:
             return "early_stopping"  # a resumed run that had already stopped
         while state.epoch < training.epochs:
@@ -234,7 +236,7 @@ class Trainer:
             row.update(self._validate())
             row["lr"] = self.optimizer.lr
             row["seconds"] = clock.seconds()
-            self.batches.check_finite(epoch, row, stopping.monitor)
+            self.batches.check_finite(epoch, row)
             value = row[stopping.monitor]
             improved = stopping.update(epoch, value)
             if improved:
@@ -250,6 +252,8 @@ class Trainer:
             if training.checkpoint.every and epoch % training.checkpoint.every == 0:
                 self._save(folder.epoch_checkpoint(epoch))
             printer.row({"epoch": epoch, **row, "_best": improved})
+            if not all(np.isfinite(list(row.values()))):
+                print_undefined(self.console, row, undefined, self._watchers(), self._val_rows())
             print_gradients(self.console, epoch, grad_rows, warned, self.verbose)
             if state.signal is not None:
                 return "interrupted"
@@ -270,6 +274,30 @@ class Trainer:
         metrics = self.model.evaluate_arrays(val.x, val.y)
         metrics.pop("confusion_matrix", None)
         return {f"val_{k}": float(v) for k, v in metrics.items()}
+
+    def _watchers(self) -> dict[str, str]:
+        """The metrics early stopping and a plateau schedule watch, and what an epoch without
+        their value means to them (it is skipped: EarlyStopping.update, Plateau.observe)."""
+        watched = {
+            self._plateau_monitor(): "the plateau schedule watches it, and keeps its learning "
+            "rate on epochs without a value"
+        }
+        if self.config.training.early_stopping is not None:
+            monitor = self.state.stopping.monitor
+            default = "val_loss" if self.data.val is not None else "train_loss"
+            watched[monitor] = (
+                "early stopping watches it, and skips epochs without a value: it can neither "
+                f"stop the run nor pick a best epoch (training.early_stopping.monitor: {default})"
+            )
+        return watched
+
+    def _val_rows(self) -> str:
+        """`the validation rows hold a single class ('malignant')`: why ROC AUC has no value."""
+        classes, val = self.data.prep.classes, self.data.val
+        present = np.unique(np.asarray(val.y).ravel()) if val is not None else np.empty(0)
+        if classes is None or len(present) != 1:
+            return "the validation rows hold a single class"
+        return f"the validation rows hold a single class ({classes[int(present[0])]!r})"
 
     def _plateau_monitor(self) -> str:
         schedule = self.config.schedule
