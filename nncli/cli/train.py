@@ -24,9 +24,10 @@ def train_config(
     interrupted it (Ctrl-C or SIGTERM: never 0)."""
     from nncli.training.trainer import Trainer
 
-    trainer = Trainer(
+    trainer = Trainer.for_run(
         load_config(config, parse_set_options(set_options)),
         Console(stderr=True, quiet=True) if quiet else err,
+        resume,
     )
     if verbose:
         from nncli.cli.architecture import trainer_table

@@ -173,13 +173,7 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
     """Read and check a checkpoint; never unpickles, every failure is a CheckpointError."""
     path = resolve_checkpoint_path(target)
     arrays = _read_archive(path)
-    meta_array = arrays.pop(META_KEY, None)
-    if meta_array is None or meta_array.dtype != np.uint8 or meta_array.ndim != 1:
-        raise CheckpointError(f"{path}: not an nncli checkpoint (no {META_KEY} manifest)")
-    try:
-        meta = json.loads(meta_array.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: damaged manifest ({_short(exc)})") from None
+    meta = _decode_meta(arrays.pop(META_KEY, None), path)
     listed = parse_header(meta, path).arrays
     if sorted(listed) != sorted(arrays):
         extra = sorted(set(arrays) - set(listed))
@@ -201,6 +195,35 @@ def load_checkpoint(target: str | Path) -> Checkpoint:
             # nncli never saves one (training stops first): this file was damaged or edited
             raise CheckpointError(f"{path}: array {name!r} holds non-finite values")
     return Checkpoint(meta=meta, arrays=arrays, path=path)
+
+
+def read_meta(target: str | Path) -> dict[str, Any]:
+    """A checkpoint's JSON manifest alone, no array read (what a resume looks at before the
+    data is read); every failure is a CheckpointError. Unchecked against the arrays: the
+    file may still be refused by load_checkpoint."""
+    path = resolve_checkpoint_path(target)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(META_KEY + ".npy")
+            with archive.open(info) as member:
+                meta = _read_npy(member, info.file_size, f"{path}: its manifest")
+    except KeyError:
+        meta = None
+    except _ZIP_ERRORS as exc:
+        raise CheckpointError(f"{path}: not a readable nncli checkpoint ({_short(exc)})") from None
+    return _decode_meta(meta, path)
+
+
+def _decode_meta(array: np.ndarray | None, path: Path) -> dict[str, Any]:
+    if array is None or array.dtype != np.uint8 or array.ndim != 1:
+        raise CheckpointError(f"{path}: not an nncli checkpoint (no {META_KEY} manifest)")
+    try:
+        meta = json.loads(array.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: damaged manifest ({_short(exc)})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: damaged manifest (not a JSON object)")
+    return meta
 
 
 def _read_archive(path: Path) -> dict[str, np.ndarray]:

@@ -34,6 +34,12 @@ FORMAT = "nncli-checkpoint"
 VERSION = 1
 MAX_EPOCH = 10**9  # a training state counting this many epochs is damaged, not long
 
+# Config keys whose default changed, with the one of the runs saved before: a saved config
+# without the key (written before it existed) was trained under that default, not today's.
+FORMER_DEFAULTS: dict[str, Any] = {
+    "data.missing": "error",  # impute since issue 13; before, error (or no key: a strict read)
+}
+
 
 class _Schema(BaseModel):
     """Keys this version does not know are ignored (every reader of a file is lenient)."""
@@ -74,10 +80,29 @@ class ModelManifest(Header):
     numpy_version: str | None = None
     saved: str | None = None  # local time, ISO 8601
 
+    @field_validator("config", mode="before")
+    @classmethod
+    def _as_trained(cls, value: Any) -> Any:
+        return with_former_defaults(value)
+
     def to_meta(self) -> dict[str, Any]:
         """The JSON object save_checkpoint stores (the config compact, as config.yaml has it)."""
         meta = self.model_dump(mode="json", exclude={"config"})
         return {**meta, "config": resolved_dict(self.config)}
+
+
+def with_former_defaults(config: Any) -> Any:
+    """A saved config (JSON) with each key of FORMER_DEFAULTS it lacks set to that former
+    default, so it reads as the config the run was trained under."""
+    if not isinstance(config, dict):
+        return config
+    config = dict(config)
+    for dotted, value in FORMER_DEFAULTS.items():
+        section, key = dotted.split(".")
+        part = config.get(section)
+        if isinstance(part, dict) and key not in part:
+            config[section] = {**part, key: value}
+    return config
 
 
 # --- what an exact resume continues from -------------------------------------------------------

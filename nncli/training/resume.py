@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nncli.config.sections import Config
 from nncli.engine.metrics import metric_mode
 from nncli.errors import CheckpointError, ConfigError
-from nncli.store.checkpoint import remove_temp_files
+from nncli.store.checkpoint import read_meta, remove_temp_files
+from nncli.store.manifest import FORMER_DEFAULTS, parse_model_manifest
 from nncli.store.run_folder import CHECKPOINTS, METRICS, RunFolder
 
 # Sections that define the network, its data and its randomness: the saved weights, scaler
@@ -33,6 +35,34 @@ def check_run_folder(folder: RunFolder) -> None:
         f"--resume {path}: this is a file; --resume takes a run folder, the one holding "
         f"{CHECKPOINTS}/ and {METRICS}{hint}"
     )
+
+
+def config_for_resume(config: Config, folder: str | Path) -> tuple[Config, list[str]]:
+    """The config a resume of `folder` trains under, and notes: each key whose default
+    changed since the run started (store.manifest.FORMER_DEFAULTS, e.g. data.missing) that
+    this config does not spell keeps the run's value, so the run goes on as it was trained;
+    one the config spells must agree with the run (check_resumable refuses it otherwise).
+    Read before the data, which such a key changes; a folder or checkpoint that cannot be
+    read leaves the config as it is, for restore_state to say what is wrong."""
+    last = RunFolder(Path(folder)).last
+    try:
+        saved = parse_model_manifest(read_meta(last), last).config
+    except CheckpointError:
+        return config, []
+    notes = []
+    for dotted in FORMER_DEFAULTS:
+        name, key = dotted.split(".")
+        section, run_section = getattr(config, name), getattr(saved, name)
+        value, default = getattr(run_section, key), type(section).model_fields[key].default
+        if key in section.model_fields_set or getattr(section, key) == value:
+            continue
+        section = section.model_copy(update={key: value})
+        config = config.model_copy(update={name: section})
+        notes.append(
+            f"{dotted}: {value}, as the run was trained (new runs default to {default}; "
+            "this config does not say)"
+        )
+    return config, notes
 
 
 def changes(saved: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:

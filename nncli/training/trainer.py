@@ -33,6 +33,7 @@ from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
 from nncli.training.batches import BatchLoop, TrainingError, has_batchnorm
 from nncli.training.fingerprint import fingerprint
+from nncli.training.resume import config_for_resume
 from nncli.training.report import (
     batch_progress,
     check_monitor,
@@ -82,7 +83,7 @@ def train(
 ) -> RunResult:
     """Train from a YAML config; returns the run folder, its summary and the final model."""
     config = load_config(config_path, overrides)
-    return Trainer(config, console or Console(stderr=True)).run(run_dir, resume)
+    return Trainer.for_run(config, console or Console(stderr=True), resume).run(run_dir, resume)
 
 
 class Trainer:
@@ -143,6 +144,20 @@ class Trainer:
         self.columns = metric_columns(prep.task, data.val is not None)
         self.state = RunState(self._early_stopping(), rngs, notes=list(data.notes))
         self.config_saved = False  # config.yaml holds this config (written with a checkpoint)
+
+    @classmethod
+    def for_run(
+        cls, config: Config, console: Console, resume: str | Path | None = None
+    ) -> Trainer:
+        """A Trainer of `config`; for a resume of the run folder `resume`, of the config that
+        run goes on under (resume.config_for_resume: keys whose default changed since the
+        run started keep the run's value unless the config spells them)."""
+        notes: list[str] = []
+        if resume is not None:
+            config, notes = config_for_resume(config, resume)
+        trainer = cls(config, console)
+        trainer.state.notes.extend(notes)
+        return trainer
 
     @property
     def rngs(self) -> dict[str, np.random.Generator]:

@@ -12,7 +12,7 @@ import pytest
 
 import nncli
 from nncli.errors import CheckpointError
-from nncli.store.checkpoint import load_checkpoint, save_checkpoint
+from nncli.store.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from nncli.store.manifest import MAX_EPOCH, parse_header, parse_manifest, parse_model_manifest
 
 WHERE = Path("run/checkpoints/last.npz")
@@ -48,6 +48,27 @@ def test_a_checkpoint_of_this_version_parses_whole(meta, iris_run):
     assert set(state.generators) == {"split", "init", "shuffle", "dropout"}
     assert state.data is not None and state.data.crc32["data.train"]
     assert state.optimizer == {"t": meta["training_state"]["optimizer"]["t"]}
+
+
+@pytest.mark.parametrize(("saved", "read"), [(None, "error"), ("error", "error"), ("drop", "drop")])
+def test_a_config_saved_before_a_default_changed_reads_as_it_was_trained(meta, saved, read):
+    """data.missing: a config saved before the key existed (None) was trained strictly, as
+    missing: error, not under today's default (impute); a value spelled out stays."""
+    assert parse_manifest(meta, WHERE).config.data.missing == "impute"  # this run's
+
+    def change(m: dict) -> None:
+        del m["config"]["data"]["missing"]
+        if saved is not None:
+            m["config"]["data"]["missing"] = saved
+
+    assert parse_model_manifest(edited(meta, change), WHERE).config.data.missing == read
+
+
+def test_the_manifest_alone_reads_as_load_checkpoint_reads_it(iris_run):
+    path = iris_run.run_dir / "checkpoints" / "last.npz"
+    assert read_meta(path) == load_checkpoint(path).meta
+    with pytest.raises(CheckpointError, match="not a readable nncli checkpoint"):
+        read_meta(iris_run.config)  # a YAML file
 
 
 def test_what_older_versions_left_out_has_the_default_meaning_written_before(meta):

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATASETS, REPO_ROOT, run_cli
+from rich.console import Console
 from test_reliability import one_error
 
+from nncli.config.load import load_config
 from nncli.store.checkpoint import load_checkpoint
+from nncli.training.trainer import Trainer
 
 BODY = """\
 data: {train: train.csv, test: test.csv, target: species}
@@ -272,3 +275,66 @@ def test_resume_keeps_the_plateau_schedule_and_its_metric(tmp_path, schedule, ne
     proc = run_cli("train", config, "--set", f"schedule={schedule}", "--resume", run_dir)
     one_error(proc, f"--resume {run_dir}", *needles)
     assert snapshot(run_dir) == before
+
+
+def saved_config_says(run_dir: Path, missing: str | None) -> None:
+    """Make the run's last checkpoint read as one saved by an older nncli: its config has
+    `data.missing: error` spelled out (saved between the key's arrival and the impute
+    default), or no such key at all (None: saved before the key existed)."""
+
+    def change(meta: dict) -> None:
+        data = meta["config"]["data"]
+        data.pop("missing")
+        if missing is not None:
+            data["missing"] = missing
+
+    rewrite_manifest(run_dir / "checkpoints" / "last.npz", change)
+
+
+@pytest.mark.parametrize("saved", [None, "error"], ids=["no-key", "error"])
+def test_a_run_saved_before_the_impute_default_resumes_as_it_was_trained(tmp_path, saved):
+    """The config does not spell data.missing, whose default became impute after the run
+    started: the run goes on under missing: error, as it was trained, with a note."""
+    config, run_dir = trained(tmp_path, "--set", "training.epochs=3")
+    saved_config_says(run_dir, saved)
+    proc = run_cli("train", config, "--set", "training.epochs=4", "--resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: data.missing: error, as the run was trained" in proc.stderr
+    last = load_checkpoint(run_dir / "checkpoints" / "last.npz").meta
+    assert last["config"]["data"]["missing"] == "error"
+    assert last["training_state"]["epoch"] == 4
+    assert "missing: error" in (run_dir / "config.yaml").read_text()
+    # the data of a resume is read under the run's setting (the API's way in too)
+    trainer = Trainer.for_run(load_config(config), Console(quiet=True), run_dir)
+    assert trainer.config.data.missing == "error"
+    assert any("data.missing: error" in note for note in trainer.state.notes)
+
+
+@pytest.mark.parametrize("saved", [None, "error"], ids=["no-key", "error"])
+def test_an_explicit_other_missing_policy_is_still_refused(tmp_path, saved):
+    config, run_dir = trained(tmp_path, "--set", "training.epochs=3")
+    saved_config_says(run_dir, saved)
+    before = snapshot(run_dir)
+    args = ("--set", "training.epochs=4", "--set", "data.missing=impute")
+    proc = run_cli("train", config, *args, "--resume", run_dir, cwd=tmp_path)
+    one_error(proc, f"--resume {run_dir}", "data.missing is impute in this config but error")
+    assert snapshot(run_dir) == before
+
+
+def test_an_explicit_matching_missing_policy_resumes_without_a_note(tmp_path):
+    config, run_dir = trained(tmp_path, "--set", "training.epochs=3")
+    saved_config_says(run_dir, None)
+    args = ("--set", "training.epochs=4", "--set", "data.missing=error")
+    proc = run_cli("train", config, *args, "--resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "data.missing" not in proc.stderr
+
+
+def test_a_run_of_todays_default_resumes_under_it(tmp_path):
+    """Nothing changes for runs saved with missing: impute (the key written, as today)."""
+    config, run_dir = trained(tmp_path, "--set", "training.epochs=3")
+    proc = run_cli("train", config, "--set", "training.epochs=4", "--resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "data.missing" not in proc.stderr
+    last = load_checkpoint(run_dir / "checkpoints" / "last.npz").meta
+    assert last["config"]["data"]["missing"] == "impute"
