@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nncli.data.encoders import text_as_float64
+from nncli.data.numbers import text_as_float64
 from nncli.data.values import check_texts, is_missing, parse_number
 from nncli.errors import DataError
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nncli.data.quantile import fit_quantiles, to_normal
-from nncli.data.values import MISSING, BrokenText, check_texts, is_missing, parse_number
+from nncli.data.values import MISSING, BrokenText, is_text
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -61,78 +61,6 @@ class Seen:
         self.unseen[column] += count
         shown = self.examples.setdefault(column, [])
         shown.extend(v for v in values if v not in shown and len(shown) < 3)
-
-
-def is_text(column: pa.ChunkedArray | pa.Array) -> bool:
-    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-
-
-def text_as_float64(column: pa.ChunkedArray | pa.Array) -> Any:
-    """A text column as float64 when every value is a number as written (or null), in C++;
-    else None. A column of words is told by its first rows: pyarrow's failed cast of 200,000
-    words takes 50 ms, as long as a cast that succeeds."""
-    try:
-        pc.cast(column.slice(0, 1000), pa.float64())
-        return pc.cast(column, pa.float64())
-    except pa.ArrowInvalid:
-        return None
-
-
-def numbers_of(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (NaN where missing) and the positions of texts that are no number."""
-    if is_text(column):
-        cast = text_as_float64(column)  # the usual case: every value a number as written
-        if cast is not None:
-            return _floats(cast), np.empty(0, np.intp)
-        # blanks around numbers, stray texts: decided value by distinct value below
-        encoded = pc.dictionary_encode(column)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        words = encoded.dictionary.to_pylist()
-        check_texts(words)
-        parsed = [_number_or_marker(w) for w in words]
-        lookup = np.array([np.nan if p is None else p for p in parsed] + [np.nan])
-        indices = encoded.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)
-        bad_word = np.array(
-            [p is None and not is_missing(w) for w, p in zip(words, parsed, strict=True)] + [False]
-        )
-        return lookup[indices], np.flatnonzero(bad_word[indices])
-    if pa.types.is_null(column.type):
-        return np.full(len(column), np.nan), np.empty(0, np.intp)
-    return _floats(pc.cast(column, pa.float64())), np.empty(0, np.intp)
-
-
-def as_numbers(column: pa.ChunkedArray) -> pa.Array | None:
-    """A text column of numbers as written (or missing) as numbers, cast once after reading
-    so no later step casts it again: float32 where that holds every value exactly (a
-    60,000 x 784 table of 0-255 takes 188 MB, not 330 MB of text or 376 MB of float64), else
-    float64; null where missing. None for a column with any other text or a non-finite
-    number: those are read value by value, to be named as written."""
-    if not is_text(column):
-        return None
-    cast = text_as_float64(column)
-    if cast is None:
-        return None
-    wide = _floats(cast)
-    gaps = np.isnan(wide)
-    if np.isinf(wide).any():
-        return None
-    with np.errstate(over="ignore"):  # beyond float32: not exact, kept as float64
-        narrow = wide.astype(np.float32)
-    exact = np.array_equal(narrow, wide, equal_nan=True)
-    return pa.array(narrow if exact else wide, mask=gaps if gaps.any() else None)
-
-
-def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """float64 values with NaN for nulls."""
-    filled = column.fill_null(np.nan)
-    if isinstance(filled, pa.ChunkedArray):
-        return filled.to_numpy() if filled.num_chunks else np.empty(0)
-    return filled.to_numpy(zero_copy_only=False)
-
-
-def _number_or_marker(word: str) -> float | None:
-    return parse_number(word.strip())
 
 
 _MISSING_MARKERS = pa.array(sorted(MISSING), pa.string())

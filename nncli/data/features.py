@@ -18,9 +18,9 @@ from nncli.data.encoders import (
     NumericColumn,
     Seen,
     column_from_state,
-    numbers_of,
     texts_of,
 )
+from nncli.data.numbers import numbers_of
 from nncli.data.values import looks_like_number
 from nncli.errors import DataError
 

@@ -5,14 +5,15 @@ reader reads the file again to name the line and column of the problem."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from nncli.data.values import MISSING
+from nncli.data.numbers import NumberBlocks
+from nncli.data.values import MISSING, is_text
 from nncli.errors import DataError
 
 # The markers pyarrow reads as null, in the spellings files use; values.is_missing decides
@@ -23,6 +24,11 @@ NULL_MARKERS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())} | 
 # (benchmarks/bench_data.py). A streamed batch (predict) is sized by the header's width,
 # about 16 KB a column, between 1 MB and 32 MB: flat memory on files of any length.
 READ_BLOCK_BYTES = 32 << 20
+# read_numbers' block: on 60,000 x 784 integers the read peaks at 414-439 MB (the process,
+# ~105 MB of it before reading) with 8 MB blocks, 518 MB with 16 MB, 727-776 MB read whole
+# as text and then cast; `nncli train` on it then peaks at 566 MB (bench_data.py --parts
+# train; goal 576 MB).
+NUMBERS_BLOCK_BYTES = 8 << 20
 
 PARQUET, FEATHER, GZIP = b"PAR1", b"ARROW1", b"\x1f\x8b"
 
@@ -79,7 +85,48 @@ def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
     return _checked(path, table)
 
 
-def stream_frames(path: str | Path, delimiter: str = ",") -> Generator[pa.Table, None, None]:
+def read_numbers(path: str | Path, delimiter: str, texts: Collection[str]) -> pa.Table:
+    """read_frame, with every column but `texts` that holds numbers only cast a block at a
+    time as the file is read (numbers.NumberBlocks), so a wide file of numbers is never held
+    whole as text: 60,000 x 784 integers take 188 MB as float32, 296 MB as text. A column
+    with other text anywhere keeps its texts as written (read again alone)."""
+    if file_format(path) != "csv" or not csv_header(path, delimiter):
+        return read_frame(path, delimiter)  # (an empty CSV: its one message)
+    chunks: dict[str, list[Any]] = {}
+    words = set(texts)  # the columns read as text: `texts`, and those holding other text
+    numbers = NumberBlocks()
+    for block in stream_frames(path, delimiter, NUMBERS_BLOCK_BYTES):
+        names = block.column_names
+        candidates = [n for n in names if n not in words]
+        casts = dict(
+            zip(candidates, numbers.cast([block.column(n) for n in candidates]), strict=True)
+        )
+        for name in names:
+            cast = casts.get(name)
+            if cast is None:
+                words.add(name)
+            chunks.setdefault(name, []).append(block.column(name) if cast is None else cast)
+        del block
+        pa.default_memory_pool().release_unused()  # the block's text pages back to the OS
+    again = [n for n in chunks if n in words and any(not is_text(c) for c in chunks[n])]
+    if again:
+        whole = read_frame(path, delimiter).select(again)  # numbers first, then a stray text
+        chunks.update({n: [whole.column(n)] for n in again})
+    return pa.table([_joined(chunks[n]) for n in chunks], names=list(chunks))
+
+
+def _joined(chunks: list[Any]) -> pa.ChunkedArray:
+    """A column's blocks as one column: float64 if some block needed it, else their type."""
+    types = {c.type for c in chunks}
+    if len(types) > 1:
+        chunks = [c.cast(pa.float64()) for c in chunks]
+    parts = [p for c in chunks for p in (c.chunks if isinstance(c, pa.ChunkedArray) else [c])]
+    return pa.chunked_array(parts, type=chunks[0].type)
+
+
+def stream_frames(
+    path: str | Path, delimiter: str = ",", block_bytes: int | None = None
+) -> Generator[pa.Table, None, None]:
     """The file's rows in order, a batch of a few MB at a time (a CSV's columns as text, as
     read_frame reads them): predicting a file of any length keeps memory flat."""
     kind = file_format(path)
@@ -91,7 +138,7 @@ def stream_frames(path: str | Path, delimiter: str = ",") -> Generator[pa.Table,
         with _open_csv_bytes(path) as handle:
             reader = pacsv.open_csv(
                 handle,
-                read_options=pacsv.ReadOptions(block_size=_stream_block(header)),
+                read_options=pacsv.ReadOptions(block_size=block_bytes or _stream_block(header)),
                 parse_options=_parse_options(delimiter),
                 convert_options=_convert(header),
             )

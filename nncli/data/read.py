@@ -14,13 +14,13 @@ import pyarrow.compute as pc
 
 from nncli.data.columns import feature_spec
 from nncli.data.csvio import no_column
-from nncli.data.encoders import Seen, as_numbers, is_text
+from nncli.data.encoders import Seen
 from nncli.data.features import Locate, column_numbers
-from nncli.data.files import csv_error, read_frame, stream_frames
+from nncli.data.files import csv_error, read_frame, read_numbers, stream_frames
 from nncli.data.locate import FileRows, describe_value, row_location
 from nncli.data.preprocess import Preprocessor
 from nncli.data.slabs import Slabs
-from nncli.data.values import MISSING, BrokenText
+from nncli.data.values import MISSING, BrokenText, is_text
 from nncli.errors import DataError
 
 
@@ -51,7 +51,7 @@ def read_raw(
 ) -> RawData:
     """Read a training file whole: targets and features by name (None: every other column
     but `exclude`); with missing="drop", a note about the rows left out."""
-    frame = read_frame(path, delimiter)
+    frame = read_numbers(path, delimiter, [*targets, *_declared_texts(features)])
     shown = str(path)
     _require_rows(shown, frame)
     for t in targets:
@@ -64,7 +64,7 @@ def read_raw(
     locate = FileRows(shown, delimiter, missing, used)
 
     check_other_columns(frame, used)
-    frame = _numbers_read_once(frame.select(used), names, features)
+    frame = frame.select(used)
     if labels_as_text:
         return RawData(shown, frame, names, label_texts(frame.column(targets[0])), None, locate)
     values = np.column_stack([target_numbers(frame, t, locate) for t in targets])
@@ -235,19 +235,10 @@ def require_column(path: str, frame: pa.Table, name: str, what: str, delimiter: 
         raise no_column(path, frame.column_names, name, what, delimiter)
 
 
-def _numbers_read_once(frame: pa.Table, names: list[str], features: list[Any] | None) -> pa.Table:
-    """The feature columns holding numbers only, as numbers (encoders.as_numbers); a column
-    the config declares categorical or binary keeps its texts as written."""
-    texts = {
-        spec["name"]
-        for spec in map(feature_spec, features or [])
-        if spec.get("type") in ("categorical", "binary")
-    }
-    columns = []
-    for name in frame.column_names:
-        numbers = None if name in texts or name not in names else as_numbers(frame.column(name))
-        columns.append(frame.column(name) if numbers is None else numbers)
-    return pa.table(columns, names=frame.column_names)
+def _declared_texts(features: list[Any] | None) -> list[str]:
+    """Feature columns the config declares categorical or binary: their texts as written."""
+    specs = map(feature_spec, features or [])
+    return [s["name"] for s in specs if s.get("type") in ("categorical", "binary")]
 
 
 def _require_rows(path: str, frame: pa.Table) -> None:

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from nncli.errors import DataError
 
@@ -64,3 +65,7 @@ def label_text(label: Any) -> str:
     if isinstance(label, float | np.floating) and float(label).is_integer():
         return str(int(label))
     return str(label).strip()
+
+
+def is_text(column: pa.ChunkedArray | pa.Array) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
