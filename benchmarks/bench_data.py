@@ -30,10 +30,6 @@ and prints:
                                  labels; plan_columns; check_values; FeatureSet.fit;
                                  _targets; the transform: _raw_inputs and _assemble, or
                                  _column_inputs; Preprocessor.fit; other)
-             nncli csvio         the previous line reader (still used to name lines in error
-                                 messages): csvio.read_chunks + Table.values of every feature
-                                 column into Slabs, and the labels' texts, as read_raw did
-                                 before pyarrow; it refuses gaps and text features
              numpy.loadtxt       np.loadtxt(path, delimiter=",", skiprows=1): numbers only
              pandas.read_csv     pd.read_csv(path): typed columns (C parser, one thread)
              pyarrow.csv         pyarrow.csv.read_csv(path): typed columns (multithreaded)
@@ -171,24 +167,8 @@ def read():
     assert data.train.x.dtype == np.float64 and len(data.train.x) == ROWS
     return STAGES
 """
-CSVIO = """
-from itertools import chain
-from nncli.data.csvio import read_chunks
-from nncli.data.slabs import Slabs
-
-def read():
-    chunks = read_chunks(PATH)
-    first = next(chunks)
-    names = [h for h in first.header if h != TARGET]
-    x, labels = Slabs(len(names)), []
-    for table in chain([first], chunks):
-        x.append(table.values(names))  # cast to float64 on the copy
-        labels += table.texts(TARGET)
-    assert len(x.array()) == ROWS
-"""
 READERS = {
     "nncli load_dataset": NNCLI,
-    "nncli csvio": CSVIO,
     "numpy.loadtxt": "import numpy as np\n"
     "read = lambda: np.loadtxt(PATH, delimiter=',', skiprows=1)",
     "pandas.read_csv": "import pandas as pd\nread = lambda: pd.read_csv(PATH)",

@@ -1,6 +1,6 @@
 """Data files as Arrow tables: CSV/TSV (plain or gzip'd), Parquet and Feather, told apart by
-content. pyarrow parses (in C++, on every core); when it refuses a CSV, nncli's own line
-reader reads the file again to name the line and column of the problem."""
+content. pyarrow parses (in C++, on every core); when it refuses a CSV, Python's csv module
+reads the file again to name the line of the problem (csvtext.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from nncli.data.csvtext import first_problem, header_problem
 from nncli.data.numbers import NumberBlocks
 from nncli.data.values import MISSING, is_text
 from nncli.errors import DataError
@@ -31,6 +32,9 @@ READ_BLOCK_BYTES = 32 << 20
 NUMBERS_BLOCK_BYTES = 8 << 20
 
 PARQUET, FEATHER, GZIP = b"PAR1", b"ARROW1", b"\x1f\x8b"
+# What reading a CSV raises when pyarrow refuses it (a header that is not UTF-8: when its
+# names are read).
+REFUSED = (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, UnicodeDecodeError)
 
 
 def file_format(path: str | Path) -> str:
@@ -80,9 +84,9 @@ def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
                 parse_options=_parse_options(delimiter),
                 convert_options=_convert(header),
             )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
+        return _checked(path, table)
+    except REFUSED as exc:
         raise csv_error(path, delimiter, exc) from None
-    return _checked(path, table)
 
 
 def read_numbers(path: str | Path, delimiter: str, texts: Collection[str]) -> pa.Table:
@@ -152,7 +156,7 @@ def stream_frames(
                     yield _checked(path, reader.schema.empty_table())
             finally:
                 reader.close()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
+    except REFUSED as exc:
         raise csv_error(path, delimiter, exc) from None
 
 
@@ -188,7 +192,14 @@ def _open_csv_bytes(path: str | Path) -> IO[bytes]:
 def _parse_options(delimiter: str) -> pacsv.ParseOptions:
     if len(delimiter) != 1:
         raise DataError(f"the delimiter must be one character, got {delimiter!r}")
-    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    return pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=False, invalid_row_handler=_skip_blanks
+    )
+
+
+def _skip_blanks(row: pacsv.InvalidRow) -> str:
+    """A line of blanks among rows of several fields is no row, as an empty line is not."""
+    return "skip" if row.text.isspace() else "error"
 
 
 def _convert(header: list[str]) -> pacsv.ConvertOptions:
@@ -213,28 +224,22 @@ def csv_header(path: str | Path, delimiter: str) -> list[str]:
 
 
 def _checked(path: str | Path, table: pa.Table) -> pa.Table:
-    """Header rules nncli keeps for every format: named, distinct columns and some rows."""
-    seen: dict[str, int] = {}
-    for i, name in enumerate(table.column_names, start=1):
-        if not name.strip():
-            raise DataError(f"{path}:1: column {i} of the header has no name")
-        if name in seen:
-            raise DataError(
-                f"{path}:1: duplicate column name {name!r} (columns {seen[name]} and {i})"
-            )
-        seen[name] = i
+    """Header rules nncli keeps for every format: named, distinct columns."""
+    problem = header_problem(str(path), 1, table.column_names)
+    if problem is not None:
+        raise problem
     return table
 
 
 def csv_error(path: str | Path, delimiter: str, exc: BaseException) -> DataError:
-    """pyarrow refused the file: read it with nncli's line reader, which names the line and
-    column of what is wrong; if that reader finds nothing, pyarrow's own words."""
-    from nncli.data.csvio import read_chunks
-
+    """pyarrow refused the file: read it again with Python's csv module, which names the
+    line of what is wrong; if it finds nothing, pyarrow's own words."""
     try:
-        for table in read_chunks(path, delimiter):
-            table.check_widths()
-    except DataError as precise:
+        with _open_csv_bytes(path) as handle:
+            precise = first_problem(str(path), handle, delimiter)
+    except (OSError, EOFError, ValueError):  # gone, or changed while being read
+        precise = None
+    if precise is not None:
         return precise
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return DataError(f"{path}: cannot read the file ({text})")

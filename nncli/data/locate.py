@@ -1,15 +1,21 @@
-"""Naming a row of a data file for a message: its line, and the value as the file spells
-it, read again with nncli's line reader (only when something is wrong)."""
+"""Naming a row of a data file for a message: its line, and the value as the file spells it,
+read again with Python's csv module (only when something is wrong); and the message for a
+column the file lacks."""
 
 from __future__ import annotations
 
+import csv
+import difflib
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import numpy as np
 
+from nncli.data.csvtext import data_rows, fields
 from nncli.data.files import file_format
+from nncli.data.values import MISSING
 from nncli.errors import DataError
 
 
@@ -41,34 +47,8 @@ class FileRows:
         return row_location(self.path, self._row(row), self.delimiter, self.missing, self.names)
 
     def text(self, row: int, column: str) -> str | None:
-        found = _locate(self.path, self._row(row), self.delimiter, self.missing, self.names)
-        if found is None:
-            return None
-        table, index = found
-        return table.fields(index)[table.index(column)].strip()
-
-
-def _locate(
-    path: str | Path, row: int, delimiter: str, missing: str, names: Sequence[str]
-) -> tuple[Any, int] | None:
-    """The chunk holding the row-th data row (from 0; rows data.missing: drop left out do
-    not count) and the row's index there, read again with nncli's line reader: only for an
-    error message (None for Parquet, Feather, gzip, or a file that no longer has the row)."""
-    from nncli.data.csvio import read_chunks
-
-    try:
-        if file_format(path) != "csv" or _gzipped(path):
-            return None
-        seen = 0
-        for table in read_chunks(path, delimiter):
-            if missing == "drop":
-                table = table.without_missing(list(names))[0]
-            if row < seen + len(table):
-                return table, row - seen
-            seen += len(table)
-    except DataError:
-        return None
-    return None
+        found = _find(self.path, self._row(row), self.delimiter, self.missing, self.names)
+        return None if found is None else _value(found[1], found[2], column)
 
 
 def row_location(
@@ -79,8 +59,8 @@ def row_location(
     names: Sequence[str] = (),
 ) -> str:
     """`path:line` of the row-th data row (from 0) of a file as read with these settings."""
-    found = _locate(path, row, delimiter, missing, names)
-    return f"{path}: data row {row + 1}" if found is None else found[0].at(found[1])
+    found = _find(path, row, delimiter, missing, names)
+    return f"{path}: data row {row + 1}" if found is None else f"{path}:{found[0]}"
 
 
 def describe_value(
@@ -92,14 +72,65 @@ def describe_value(
     names: Sequence[str] = (),
 ) -> str:
     """`path:line: column 'x': '1e39'` for the row-th data row (from 0) of a file."""
-    found = _locate(path, row, delimiter, missing, names)
-    if found is None:
+    found = _find(path, row, delimiter, missing, names)
+    value = None if found is None else _value(found[1], found[2], column)
+    if found is None or value is None:
         return f"{path}: data row {row + 1}: column {column!r}"
-    table, index = found
-    value = table.fields(index)[table.index(column)].strip()
-    return f"{table.at(index)}: column {column!r}: {value!r}"
+    return f"{path}:{found[0]}: column {column!r}: {value!r}"
 
 
-def _gzipped(path: str | Path) -> bool:
-    with Path(path).open("rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+def no_column(path: str, header: Sequence[str], name: str, what: str, delimiter: str) -> DataError:
+    """A column the config or model names is not in the file: the error lists the columns,
+    suggests the nearest, and a delimiter when the header is one column."""
+    msg = f"{path}: no {what} {name!r}"
+    close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    shown = ", ".join(repr(h) for h in header[:20])
+    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
+    msg += f" (columns: {shown}{more})"
+    if len(header) == 1:
+        guess = next((d for d in ",;\t|" if d != delimiter and d in header[0]), None)
+        if guess:
+            msg += f"; the header has a single column: is the delimiter {guess!r}?"
+    return DataError(msg)
+
+
+def _find(
+    path: str | Path, row: int, delimiter: str, missing: str, names: Sequence[str]
+) -> tuple[int, list[str], list[str]] | None:
+    """(line, header, fields) of the row-th data row (from 0; with missing="drop" the rows
+    with a missing value in a column `names` do not count), the file read again with the csv
+    module: only for a message (None for Parquet or Feather, or a file without that row)."""
+    try:
+        if file_format(path) != "csv":
+            return None
+        with _open(path) as handle:
+            header, rows = data_rows(handle, delimiter)
+            drop = [header.index(n) for n in names] if missing == "drop" else []
+            for line, record in rows:
+                if drop:
+                    values = fields(record, delimiter)
+                    if any(values[c].strip().lower() in MISSING for c in drop):
+                        continue
+                if not row:
+                    return line, header, fields(record, delimiter)
+                row -= 1
+    except (DataError, OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError, IndexError):
+        return None  # a file that changed, or does not hold these columns
+    return None
+
+
+def _value(header: list[str], values: list[str], column: str) -> str | None:
+    """A row's value of a column, stripped, as written (None if the row lacks it)."""
+    at = header.index(column) if column in header else len(values)
+    return values[at].strip() if at < len(values) else None
+
+
+def _open(path: str | Path) -> IO[bytes]:
+    """A CSV's bytes, gzip's unpacked."""
+    with Path(path).open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # a binary IO in use
+    return Path(path).open("rb")

@@ -13,13 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nncli.data.columns import feature_spec
-from nncli.data.csvio import no_column
 from nncli.data.encoders import Seen
 from nncli.data.features import Locate, column_numbers
 from nncli.data.files import csv_error, read_frame, read_numbers, stream_frames
-from nncli.data.locate import FileRows, describe_value, row_location
+from nncli.data.locate import FileRows, describe_value, no_column, row_location
 from nncli.data.preprocess import Preprocessor
-from nncli.data.slabs import Slabs
 from nncli.data.values import MISSING, BrokenText, is_text
 from nncli.errors import DataError
 
@@ -107,10 +105,8 @@ def _read_features(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     seen = seen if seen is not None else Seen()
     if not need_target:
-        x = Slabs(prep.n_inputs, prep.dtype)
-        for block in FeatureChunks(path, prep, delimiter, strict=strict, seen=seen):
-            x.append(block)
-        return x.array(), None
+        blocks = list(FeatureChunks(path, prep, delimiter, strict=strict, seen=seen))
+        return np.concatenate(blocks), None
     frame = read_frame(path, delimiter)
     shown = str(path)
     _require_rows(shown, frame)

@@ -18,7 +18,7 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null"})
 
 class BrokenText(DataError):
     """A value holding a line break or a NUL byte: a quote left open, or binary data. The
-    reader that met it reads the file again with nncli's line reader to name the line."""
+    reader that met it reads the file again with Python's csv module to name the line."""
 
 
 def check_texts(values: list[str | None]) -> None:

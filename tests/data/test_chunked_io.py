@@ -1,5 +1,5 @@
-"""Big CSVs are read chunk by chunk: the same data as in one piece, errors still name their
-line, and predict streams its input to its output."""
+"""Big CSVs are read block by block (pyarrow's blocks): the same data as in one piece, errors
+still name their line, and predict streams its input to its output."""
 
 from __future__ import annotations
 
@@ -14,16 +14,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nncli
-from nncli.data import csvio, slabs
+from nncli.data import files, read_features, row_location
 from nncli.data.dataset import load_dataset
+from nncli.data.files import read_frame, stream_frames
+from nncli.data.preprocess import Preprocessor
 from nncli.errors import DataError
+
+
+def small_blocks(patch: pytest.MonkeyPatch, size: int) -> None:
+    """pyarrow's blocks of `size` bytes, however a file is read: whole, streamed (predict) or
+    a block of numbers at a time (training)."""
+    patch.setattr(files, "READ_BLOCK_BYTES", size)
+    patch.setattr(files, "NUMBERS_BLOCK_BYTES", size)
 
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Chunks of 61 bytes of text (cut inside lines) and slabs of 2-3 rows."""
-    monkeypatch.setattr(csvio, "CHUNK_BYTES", 61)
-    monkeypatch.setattr(slabs, "SLAB_BYTES", 64)
+    """Blocks of 61 bytes of text (cut inside lines)."""
+    small_blocks(monkeypatch, 61)
 
 
 def label_of(a: np.ndarray) -> np.ndarray:
@@ -60,8 +68,7 @@ def test_a_dataset_read_in_chunks_equals_the_one_read_whole(tmp_path, monkeypatc
     ]
     for cfg in cfgs:
         whole = load_dataset(cfg, np.random.default_rng(3))
-        monkeypatch.setattr(csvio, "CHUNK_BYTES", 61)
-        monkeypatch.setattr(slabs, "SLAB_BYTES", 64)
+        small_blocks(monkeypatch, 61)
         chunked = load_dataset(cfg, np.random.default_rng(3))
         monkeypatch.undo()
         assert chunked.notes == whole.notes and "line 62, 122" in whole.notes[0]
@@ -123,13 +130,15 @@ def test_bytes_errors_in_later_chunks_name_their_line_or_offset(tmp_path, tiny_c
     # A BOM is 3 bytes of the file: offsets count it, and it takes no line.
     path.write_bytes(b"\xef\xbb\xbfa,y\n1,\x002\n")
     with pytest.raises(DataError, match="a NUL byte at offset 9"):
-        list(csvio.read_chunks(path))
+        load_dataset(DataCfg(str(path), "y"), np.random.default_rng(0))
     path.write_bytes(b"\xef\xbb\xbfa,y\n1,2\n3,caf\xe9\n")
     with pytest.raises(DataError, match=r"f\.csv:3: not UTF-8 text \(byte 0xe9\)"):
-        list(csvio.read_chunks(path))
+        load_dataset(DataCfg(str(path), "y"), np.random.default_rng(0))
 
 
-def test_a_line_longer_than_a_chunk(tmp_path, tiny_chunks):
+def test_a_wide_line(tmp_path):
+    """A line longer than the 1 MB blocks the previous line reader cut files into (pyarrow's
+    block must hold a whole line: 32 MB when read whole, at least 1 MB when streamed)."""
     names = [f"feature_{i}" for i in range(40)]
     path = tmp_path / "wide.csv"
     path.write_text(
@@ -138,9 +147,11 @@ def test_a_line_longer_than_a_chunk(tmp_path, tiny_chunks):
         + "\n".join(",".join([*(str(i * j) for j in range(40)), "ab"[i % 2]]) for i in range(5))
         + "\n"
     )
-    table = csvio.read_table(path)
-    assert table.header[:2] == names[:2] and table.line_nos == [2, 3, 4, 5, 6]
-    assert table.numbers(names)[4].tolist() == [4.0 * j for j in range(40)]
+    assert read_frame(path).column_names[:2] == names[:2]
+    assert [row_location(path, k) for k in range(5)] == [f"{path}:{n}" for n in range(2, 7)]
+    cfg = DataCfg(str(path), "y", features=names, scale="none")
+    ds = load_dataset(cfg, np.random.default_rng(0), dtype=np.float64)
+    assert ds.train.x[4].tolist() == [4.0 * j for j in range(40)]
 
 
 # --- predict streams: many chunks in, the same rows out -------------------------------------
@@ -157,7 +168,7 @@ def big_input(folder: Path, copies: int = 3000) -> tuple[Path, np.ndarray]:
 
 def test_predict_on_a_multi_chunk_file_equals_predicting_it_whole(iris_run, tmp_path):
     path, x = big_input(tmp_path)
-    assert path.stat().st_size > 2 * csvio.CHUNK_BYTES
+    assert sum(1 for _ in stream_frames(path)) >= 3  # predict reads about 1 MB at a time
     proc = run_cli("predict", iris_run.run_dir, path, "--proba", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
@@ -184,7 +195,7 @@ def test_predict_error_far_down_a_file_prints_no_rows(iris_run, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
 
 
-# --- however a file is cut into chunks, the same rows, values and errors come out -----------
+# --- however a file is cut into blocks, the same rows, values and errors come out -----------
 
 NUMBERS = ["1", "-2.5", "3e2", " 7 ", '"4"']
 OTHERS = ["", " ", "x", '"a,b"', "nan", "inf", "1_0", "é", "NA"]
@@ -212,37 +223,51 @@ def csv_bytes(draw) -> bytes:
     return data
 
 
-READS = {  # what a caller may read from each chunk
-    "all columns (numpy checks widths)": lambda t: t.numbers(t.header).tolist(),
-    "first column (the careful path)": lambda t: t.numbers(t.header[:1]).tolist(),
-    "last column as text": lambda t: t.texts(t.header[-1]),
-    "rows without missing values": lambda t: [*t.without_missing(t.header)[0].line_nos],
-}
+def read_all(path: Path) -> dict[str, object]:
+    """Each kind of read over the whole file; or the message of its DataError."""
 
+    def train() -> list:
+        target = read_frame(path).column_names[-1]
+        ds = load_dataset(DataCfg(str(path), target), np.random.default_rng(0))
+        return [ds.train.x.tolist(), ds.train.y.tolist()]
 
-def read_all(path: Path) -> dict[str, list | str]:
-    """Each kind of read over the whole file, chunk by chunk; or "error" (a DataError)."""
-    out: dict[str, list | str] = {}
-    for name, read in READS.items():
+    reads = {
+        "rows as text, read whole": lambda: read_frame(path).to_pylist(),
+        "rows as text, streamed": lambda: [r for t in stream_frames(path) for r in t.to_pylist()],
+        "line of each row": lambda: [
+            row_location(path, k) for k in range(read_frame(path).num_rows + 1)
+        ],
+        "inputs and targets, training": train,
+    }
+    out: dict[str, object] = {}
+    for name, read in reads.items():
         try:
-            out[name] = [v for table in csvio.read_chunks(path) for v in read(table)]
-        except DataError:
-            out[name] = "error"
+            out[name] = read()
+        except DataError as e:
+            out[name] = str(e)
     return out
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=csv_bytes(), chunk=st.integers(1, 40))
-def test_chunk_size_changes_nothing(tmp_path_factory, data, chunk):
+@given(data=csv_bytes(), block=st.integers(40, 200))
+def test_block_size_changes_nothing(tmp_path_factory, data, block):
+    """Blocks of any size that holds a whole line (pyarrow's rule; these lines have at most 35
+    bytes); and each row read is named at the line that holds it."""
     path = tmp_path_factory.mktemp("fuzz") / "f.csv"
     path.write_bytes(data)
     whole = read_all(path)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csvio, "CHUNK_BYTES", chunk)
+        small_blocks(patch, block)
         assert read_all(path) == whole
+    rows = whole["rows as text, read whole"]
+    if isinstance(rows, list):
+        lines = data.decode("utf-8-sig").splitlines()
+        for row, at in zip(rows, whole["line of each row"], strict=False):
+            line = next(csv.reader([lines[int(str(at).rsplit(":", 1)[1]) - 1]]))
+            assert [None if v in files.NULL_MARKERS else v for v in line] == list(row.values())
 
 
-# --- integers are parsed as int64 while they last: the same float64 values, bit for bit ----
+# --- integers are read as floats would be: the same float64 values, bit for bit ------------
 
 INTEGERS = st.one_of(
     st.integers(-(2**70), 2**70).map(str),  # past int64 and past float64's 2**53
@@ -258,19 +283,21 @@ DECIMALS = st.sampled_from(["0.5", "-0.0", "1e3", "2.", "1e-05"])
         min_size=1,
         max_size=30,
     ),
-    chunk=st.integers(1, 200),
+    block=st.integers(80, 300),
     wanted=st.sampled_from([["a", "b", "c"], ["b"], ["c", "a"]]),
 )
-def test_integer_columns_read_as_floats_would_be(tmp_path_factory, rows, chunk, wanted):
+def test_integer_columns_read_as_floats_would_be(tmp_path_factory, rows, block, wanted):
+    """Read streamed (as predict reads), in blocks of at least a line (at most 72 bytes)."""
     path = tmp_path_factory.mktemp("ints") / "f.csv"
     path.write_text("a,b,c\n" + "".join(",".join(r) + "\n" for r in rows))
     cols = ["abc".index(n) for n in wanted]
     expected = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, usecols=cols, quotechar='"')
+    k = len(wanted)  # inputs as read: offset 0, scale 1, float64
+    prep = Preprocessor(
+        wanted, ["y"], "classification", ["0", "1"], np.zeros(k), np.ones(k), dtype=np.float64
+    )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csvio, "CHUNK_BYTES", chunk)
-        tables = list(csvio.read_chunks(path))
-        got = np.concatenate([t.numbers(wanted) for t in tables])
-        values = np.concatenate([t.values(wanted) for t in csvio.read_chunks(path)])
+        small_blocks(patch, block)
+        got, _ = read_features(path, prep)
     assert got.dtype == np.float64
     assert got.tobytes() == np.ascontiguousarray(expected).tobytes()  # -0.0 keeps its sign
-    assert values.astype(np.float64).tobytes() == got.tobytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,15 +10,16 @@ import numpy as np
 import pytest
 from conftest import DataCfg
 
+from nncli.data import files as data_files
 from nncli.data import (
-    csvio,
     infer_task,
     load_dataset,
     read_features,
+    row_location,
     sort_classes,
     split_indices,
 )
-from nncli.data.csvio import read_table
+from nncli.data.files import read_frame, stream_frames
 from nncli.data.preprocess import Preprocessor
 from nncli.errors import CheckpointError, DataError
 
@@ -36,6 +38,16 @@ def load(cfg: DataCfg, seed: int = 0):
 
 def raises(match: str):
     return pytest.raises(DataError, match=match)
+
+
+def csv_rows(path: str | Path) -> list[dict[str, str]]:
+    """A CSV's data rows as the csv module reads them: the tests' own reader."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def csv_numbers(path: str | Path, names: list[str]) -> np.ndarray:
+    return np.array([[float(row[n]) for n in names] for row in csv_rows(path)])
 
 
 # --- task inference and classes ---------------------------------------------------------
@@ -82,7 +94,7 @@ def test_bundled_datasets_load_with_expected_tasks_and_classes():
             assert ds.train.y.shape == (len(ds.train), 1) and ds.train.y.dtype == np.float32
         else:
             assert ds.train.y.dtype == np.int64 and ds.train.y.shape == (len(ds.train),)
-        assert len(ds.test) == len(read_table(folder / "test.csv"))
+        assert len(ds.test) == len(csv_rows(folder / "test.csv"))
 
 
 def test_iris_feature_names_with_spaces_and_parentheses():
@@ -90,7 +102,7 @@ def test_iris_feature_names_with_spaces_and_parentheses():
     names = ["petal width (cm)", "sepal length (cm)"]
     ds = load(DataCfg(train, "species", features=names))
     assert ds.prep.features == names and ds.train.x.shape == (120, 2)
-    raw = read_table(train).numbers(names)
+    raw = csv_numbers(train, names)
     assert np.allclose(ds.train.x, (raw - raw.mean(0)) / raw.std(0), atol=1e-5)
 
 
@@ -183,7 +195,7 @@ def test_regression_targets_round_trip_in_original_units():
     folder = DATASETS / "diabetes"
     ds = load(DataCfg(str(folder / "train.csv"), "progression", 0.2, str(folder / "test.csv")))
     assert abs(ds.train.y.mean()) < 1e-5 and ds.train.y.std() == pytest.approx(1, rel=1e-5)
-    raw = read_table(folder / "test.csv").numbers(["progression"])
+    raw = csv_numbers(folder / "test.csv", ["progression"])
     assert np.allclose(ds.prep.decode_y(ds.test.y), raw, rtol=1e-5)
     assert np.allclose(ds.prep.decode_y(ds.prep.encode_y(raw)), raw, rtol=1e-5)
 
@@ -203,7 +215,7 @@ def test_preprocessor_state_round_trips_through_json_and_npz(tmp_path):
     np.savez(tmp_path / "p.npz", **arrays)
     with np.load(tmp_path / "p.npz", allow_pickle=False) as f:
         back = Preprocessor.from_state(json.loads(json.dumps(meta)), dict(f))
-    x = read_table(folder / "test.csv").numbers(prep.features)
+    x = csv_numbers(folder / "test.csv", prep.features)
     assert np.array_equal(back.transform_x(x), prep.transform_x(x))
     assert back.features == prep.features and back.targets == ["progression"]
     assert back.dtype == np.float32 and back.classes is None
@@ -237,18 +249,21 @@ def test_read_features_by_name_in_any_order_with_extra_columns(tmp_path):
         read_features(other, prep, need_target=True)
     labelled = write(tmp_path, "y,c,a b (x)\nq,20,2\np,10,1\n", "eval.csv")
     x, y = read_features(labelled, prep, need_target=True)
-    assert y.tolist() == [1, 0] and len(x) == len(read_table(labelled)) == 2
+    assert y.tolist() == [1, 0] and len(x) == len(csv_rows(labelled)) == 2
 
 
 def test_blank_lines_crlf_bom_and_quotes_are_fine(tmp_path):
     path = tmp_path / "w.csv"
     path.write_bytes(b'\xef\xbb\xbf\r\n"a",b\r\n1,"2"\r\n\r\n   \r\n3,4\r\n')
-    table = read_table(path)
-    assert table.header == ["a", "b"] and table.line_nos == [3, 6]
-    assert table.numbers(["a", "b"]).tolist() == [[1, 2], [3, 4]]
-    assert table.texts("b") == ["2", "4"]
+    frame = read_frame(path)
+    assert frame.column_names == ["a", "b"]
+    assert [row_location(path, k) for k in range(2)] == [f"{path}:3", f"{path}:6"]
+    cfg = DataCfg(str(path), "b", features=["a"], task="regression", scale="none")
+    ds = load_dataset(cfg, np.random.default_rng(0), dtype=np.float64)
+    assert ds.train.x.tolist() == [[1], [3]] and ds.prep.decode_y(ds.train.y).tolist() == [[2], [4]]
+    assert frame.column("b").to_pylist() == ["2", "4"]
     semi = write(tmp_path, "a;y\n1,5;x\n2,5;z\n", "semi.csv")
-    assert read_table(semi, ";").texts("y") == ["x", "z"]
+    assert read_frame(semi, ";").column("y").to_pylist() == ["x", "z"]
 
 
 # --- every user error: one DataError naming the file (and line and column) --------------
@@ -312,9 +327,9 @@ def test_a_quote_left_open_is_an_error_not_a_lost_row(tmp_path):
     for text, line in [('a,b\n1,"2"\n3,"4\n5,6\n', 3), ('a,b,y\n1,2,x\n3,4,"z\n5,6,x\n', 3)]:
         with raises(rf"p\.csv:{line}: a quoted field is not closed"):
             read_features(write(tmp_path, text, "p.csv"), prep)
-    numeric = 'a,b\n1,2\n3,"4\n"\n5,6\n'  # numpy: 3 rows of numbers (the 2nd ends "4\n")
+    numeric = 'a,b\n1,2\n3,"4\n"\n5,6\n'  # pyarrow: 3 rows of numbers (the 2nd ends "4\n")
     with raises(r"n\.csv:3: a quoted field is not closed"):
-        next(csvio.read_chunks(write(tmp_path, numeric, "n.csv"))).numbers(["a", "b"])
+        load(DataCfg(write(tmp_path, numeric, "n.csv"), "b"))
 
 
 def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
@@ -325,21 +340,27 @@ def test_error_far_down_a_bigger_file_names_the_exact_line(tmp_path):
         load(DataCfg(path, "y"))
 
 
-def test_numbers_read_in_chunks_match_numpy(tmp_path, monkeypatch):
-    """Chunk by chunk, all columns or some, nncli reads numpy.loadtxt's exact values."""
+def test_numbers_read_in_blocks_match_numpy(tmp_path, monkeypatch):
+    """Block by block, all columns or some, nncli reads numpy.loadtxt's exact values."""
     rng = np.random.default_rng(0)
     data = np.round(rng.normal(size=(3000, 12)), 6)
     path = tmp_path / "m.csv"
     np.savetxt(path, data, fmt="%.17g", delimiter=",", header=",".join(f"c{i}" for i in range(12)))
     path.write_text(path.read_text().removeprefix("# "))
     expected = np.loadtxt(path, delimiter=",", skiprows=1)
-    monkeypatch.setattr(csvio, "CHUNK_BYTES", 5000)  # about 20 chunks, cut inside lines
-    chunks = list(csvio.read_chunks(path))
-    assert len(chunks) > 10
-    assert np.array_equal(np.concatenate([t.numbers(t.header) for t in chunks]), expected)
-    some = ["c7", "c2"]
-    assert np.array_equal(read_table(path).numbers(some), expected[:, [7, 2]])
-    assert [n for t in chunks for n in t.line_nos] == list(range(2, 3002))
+    for name in ("READ_BLOCK_BYTES", "NUMBERS_BLOCK_BYTES"):  # about 20 blocks, cut inside lines
+        monkeypatch.setattr(data_files, name, 5000)
+    assert len(list(stream_frames(path))) > 10
+    for names in ([f"c{i}" for i in range(11)], ["c7", "c2"]):
+        cfg = DataCfg(str(path), "c11", features=names, scale="none", scale_target=False)
+        ds = load_dataset(cfg, np.random.default_rng(0), dtype=np.float64)
+        columns = [int(n[1:]) for n in names]
+        assert np.array_equal(ds.train.x, expected[:, columns])  # read whole (training)
+        x, y = read_features(path, ds.prep, need_target=True)  # evaluate
+        assert np.array_equal(x, expected[:, columns]) and np.array_equal(y, expected[:, 11:])
+        assert np.array_equal(read_features(path, ds.prep)[0], expected[:, columns])  # streamed
+    lines = [row_location(path, k) for k in range(3000)]
+    assert lines == [f"{path}:{n}" for n in range(2, 3002)]
 
 
 # --- issue 4: messy CSVs at evaluate time, and data.missing: drop -------------------------------
