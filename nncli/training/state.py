@@ -63,9 +63,11 @@ def save_state(
     run: RunState,
     class_weights: np.ndarray | None,
     best: bool = False,
+    sync: bool = True,
 ) -> None:
     """One checkpoint: the weights (with `best`, the best epoch's and no optimizer arrays),
-    the scaler, and a manifest holding all an exact resume needs."""
+    the scaler, and a manifest holding all an exact resume needs; fsynced unless `sync` is
+    off (the caller's SyncClock then does it)."""
     optim_arrays, optim_scalars = optimizer.state_dict()
     prep_meta, prep_arrays = model.prep.to_state()
     params = run.best_weights if best and run.best_weights else model.network.state_arrays()
@@ -92,7 +94,7 @@ def save_state(
         groups.pop("optim")
     if class_weights is not None:
         groups["head"] = {"class_weights": class_weights}
-    save_checkpoint(path, meta, groups)
+    save_checkpoint(path, meta, groups, sync)
 
 
 def restore_state(

@@ -26,7 +26,7 @@ from nncli.data.dataset import Dataset, load_dataset
 from nncli.engine.base import flatten_parameters
 from nncli.engine.metrics import metric_mode
 from nncli.errors import ConfigError
-from nncli.store.checkpoint import atomic_write, load_checkpoint
+from nncli.store.checkpoint import SyncClock, atomic_write, load_checkpoint
 from nncli.store.logs import CsvLog, EpochPrinter, Stopwatch, write_json
 from nncli.store.model import Model, load_arrays
 from nncli.store.run_folder import RunFolder
@@ -51,6 +51,8 @@ from nncli.training.state import RunState, generators, restore_state, save_state
 from nncli.training.stopping import EarlyStopping
 
 __all__ = ["RunResult", "Trainer", "TrainingError", "train"]
+
+SYNC_INTERVAL = 1.0  # seconds: checkpoints are fsynced at most this often, and at the end
 
 
 @dataclass
@@ -144,6 +146,7 @@ class Trainer:
         self.columns = metric_columns(prep.task, data.val is not None)
         self.state = RunState(self._early_stopping(), rngs, notes=list(data.notes))
         self.config_saved = False  # config.yaml holds this config (written with a checkpoint)
+        self.syncs = SyncClock(SYNC_INTERVAL)  # when the checkpoints are fsynced
 
     @classmethod
     def for_run(
@@ -201,12 +204,14 @@ class Trainer:
             folder = RunFolder(Path(resume))
             if folder.path.is_dir():  # one process at a time trains a run (else restore says so)
                 locks.enter_context(run_lock(folder.path, f"--resume {folder}"))
+            locks.callback(self.syncs.flush)  # however the run ends, before the lock goes
             parts = (self.model, self.optimizer, self.schedule, self.params)
             if restore_state(folder, *parts, state):  # best.npz needs a repair
                 self._save(folder.best, best=True)
         else:
             folder = RunFolder.create(config.name or "run", run_dir)
             locks.enter_context(run_lock(folder.path, str(folder)))
+            locks.callback(self.syncs.flush)
             self._save_config(folder)  # a resumed run's changes with its first saved epoch
         keep = resumed_at = state.epoch if resume is not None else None
         metrics_log = CsvLog(folder.metrics, ["epoch", *self.columns], keep)
@@ -323,7 +328,8 @@ class Trainer:
     def _save(self, path: Path, best: bool = False) -> None:
         """A checkpoint of the run's state; `best` holds the best epoch's weights, no optimizer."""
         parts = (self.model, self.optimizer, self.schedule, self.state)
-        save_state(path, *parts, self.class_weights, best=best)
+        save_state(path, *parts, self.class_weights, best=best, sync=False)
+        self.syncs.written(path)
 
     def _save_last(self, folder: RunFolder) -> None:
         """checkpoints/last.npz, then (once) config.yaml: the config of the saved state, so a
