@@ -33,7 +33,6 @@ from nncli.store.run_folder import RunFolder
 from nncli.store.runlock import run_lock
 from nncli.training.batches import BatchLoop, TrainingError, has_batchnorm
 from nncli.training.fingerprint import fingerprint
-from nncli.training.resume import config_for_resume
 from nncli.training.report import (
     batch_progress,
     check_monitor,
@@ -46,6 +45,7 @@ from nncli.training.report import (
     print_undefined,
     summarize,
 )
+from nncli.training.resume import config_for_resume
 from nncli.training.signals import stop_on_signal
 from nncli.training.state import RunState, generators, restore_state, save_state
 from nncli.training.stopping import EarlyStopping
@@ -149,9 +149,7 @@ class Trainer:
         self.syncs = SyncClock(SYNC_INTERVAL)  # when the checkpoints are fsynced
 
     @classmethod
-    def for_run(
-        cls, config: Config, console: Console, resume: str | Path | None = None
-    ) -> Trainer:
+    def for_run(cls, config: Config, console: Console, resume: str | Path | None = None) -> Trainer:
         """A Trainer of `config`; for a resume of the run folder `resume`, of the config that
         run goes on under (resume.config_for_resume: keys whose default changed since the
         run started keep the run's value unless the config spells them)."""
