@@ -148,7 +148,7 @@ def stray_notes(raw: RawData, plans: list[ColumnPlan]) -> list[str]:
             continue
         texts = label_texts(raw.frame.column(plan.name))
         rows = [k for k, text in enumerate(texts) if text in plan.strays]
-        lines = ", ".join(raw.locate(k).rsplit(":", 1)[-1] for k in rows[:3])
+        lines = ", ".join(raw.locate.lines(rows[:3]))
         more = ", ..." if len(rows) > 3 else ""
         values = ", ".join(repr(s) for s in plan.strays)
         notes.append(

@@ -46,6 +46,13 @@ class FileRows:
     def __call__(self, row: int) -> str:
         return row_location(self.path, self._row(row), self.delimiter, self.missing, self.names)
 
+    def lines(self, rows: Sequence[int]) -> list[str]:
+        """The line numbers of several rows (as text; "data row N" where none is found),
+        in one reading of the file."""
+        at = [self._row(r) for r in rows]
+        found = _find_rows(self.path, at, self.delimiter, self.missing, self.names)
+        return [str(found[r][0]) if r in found else f"data row {r + 1}" for r in at]
+
     def text(self, row: int, column: str) -> str | None:
         found = _find(self.path, self._row(row), self.delimiter, self.missing, self.names)
         return None if found is None else _value(found[1], found[2], column)
@@ -102,23 +109,35 @@ def _find(
     """(line, header, fields) of the row-th data row (from 0; with missing="drop" the rows
     with a missing value in a column `names` do not count), the file read again with the csv
     module: only for a message (None for Parquet or Feather, or a file without that row)."""
+    return _find_rows(path, [row], delimiter, missing, names).get(row)
+
+
+def _find_rows(
+    path: str | Path, wanted: Sequence[int], delimiter: str, missing: str, names: Sequence[str]
+) -> dict[int, tuple[int, list[str], list[str]]]:
+    """_find for several rows, in one reading of the file."""
+    left, found = set(wanted), {}
     try:
-        if file_format(path) != "csv":
-            return None
+        if file_format(path) != "csv" or not left:
+            return {}
         with _open(path) as handle:
             header, rows = data_rows(handle, delimiter)
             drop = [header.index(n) for n in names] if missing == "drop" else []
+            row = 0
             for line, record in rows:
                 if drop:
                     values = fields(record, delimiter)
                     if any(values[c].strip().lower() in MISSING for c in drop):
                         continue
-                if not row:
-                    return line, header, fields(record, delimiter)
-                row -= 1
+                if row in left:
+                    found[row] = (line, header, fields(record, delimiter))
+                    left.discard(row)
+                    if not left:
+                        break
+                row += 1
     except (DataError, OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError, IndexError):
-        return None  # a file that changed, or does not hold these columns
-    return None
+        pass  # a file that changed, or does not hold these columns: the rows found so far
+    return found
 
 
 def _value(header: list[str], values: list[str], column: str) -> str | None:

@@ -298,7 +298,7 @@ def _drop_missing(
     if gaps.all():
         raise DataError(f"{path}: every data row has a missing value (data.missing: drop)")
     dropped = np.flatnonzero(gaps)
-    lines = [row_location(path, int(r), delimiter).rsplit(":", 1)[-1] for r in dropped[:5]]
+    lines = FileRows(path, delimiter).lines([int(r) for r in dropped[:5]])
     shown = ", ".join(lines) + (", ..." if len(dropped) > 5 else "")
     if notes is not None:
         notes.append(f"{path}: dropped {len(dropped)} row(s) with a missing value (line {shown})")

@@ -411,3 +411,18 @@ def test_missing_drop_applies_to_test_files_but_never_to_prediction_inputs(tmp_p
     assert len(ds.test) == 1 and any("test.csv: dropped 1 row(s)" in n for n in ds.notes)
     with raises(r"test\.csv:2: column 'b': missing value"):
         read_features(test, ds.prep, need_target=False, missing="drop")  # one row out per row in
+
+
+def test_stray_texts_in_a_numeric_column_are_named_with_their_lines(tmp_path):
+    # 100 rows of numbers, three holding '?' or 'n.a.', a gap before them
+    rows = [f"{i},{i % 7},{'xy'[i % 2]}" for i in range(100)]
+    rows[10], rows[30], rows[50] = "10,?,x", "30,n.a.,x", "50,?,x"
+    rows[5] = "5,,y"
+    path = write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n", "s.csv")
+    ds = load(DataCfg(path, "y", missing="impute", validation=None))
+    (note,) = ds.notes
+    assert "column 'b' holds numbers and 3 text value(s) ('?', 'n.a.'; line 12, 32, 52)" in note
+    # drop and error never fill a gap, so a stray text is an error at its line
+    for missing in ("drop", "error"):
+        with raises(r"s\.csv:12: column 'b': '\?' is not a number"):
+            load(DataCfg(path, "y", missing=missing, validation=None))
