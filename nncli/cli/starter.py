@@ -81,10 +81,20 @@ $early_stopping
     every: 0                      # also keep checkpoints/epoch-NNNN.npz every N epochs
 """)
 LOSS_OPTIONS = "# loss: {name: cross_entropy, label_smoothing: 0.1, class_weights: balanced}"
+# patience 10 and min_delta 0.001 (were 20 and 0): with min_delta 0 a val_loss creeping
+# towards 0 by 1e-5 an epoch kept penguins training all 200 epochs. Measured from `init`,
+# unedited, seeds 0/1/2 (test metric; epochs run; mean seconds of the training loop, from
+# summary.json), before -> after:
+#   penguins  accuracy 0.986/0.971/0.986 -> same;  200/70/39 -> 47/33/27 epochs;  0.40 -> 0.12 s
+#   titanic   accuracy 0.787/0.802/0.802 -> 0.791/0.802/0.806;  62/25/39 -> 39/15/24;  0.23 -> 0.14
+#   auto_mpg  r2 0.754/0.588/0.714 -> same;  33/47/47 -> 23/37/37;  0.18 -> 0.16
+# and on iris, breast_cancer, diabetes, digits the same test metrics in fewer epochs; wine
+# 1.000 -> 0.972 on seed 2 (one test row of 36). lr 0.01 or batch 32/64 were no better.
 EARLY_STOPPING = """\
   early_stopping:                 # null: train every epoch
     monitor: val_loss             # any metrics.csv column, e.g. val_accuracy
-    patience: 20
+    patience: 10                  # epochs without improvement before stopping
+    min_delta: 0.001              # a smaller gain is no improvement
     restore_best: true            # end with the best epoch's weights"""
 NO_EARLY_STOPPING = "  early_stopping: null            # needs validation data to watch"
 
