@@ -29,8 +29,14 @@ def data_rows(handle: IO[bytes], delimiter: str) -> tuple[list[str], Iterator[tu
     first = next(rows, None)
     header = [] if first is None else fields(first[1], delimiter)
     several = len(header) > 1
-    kept = (r for r in rows if not (several and isinstance(r[1], str) and r[1].isspace()))
+    kept = (r for r in rows if not (several and _blank_line(r[1], delimiter, len(header))))
     return header, kept
+
+
+def _blank_line(record: Record, delimiter: str, width: int) -> bool:
+    """A line of blanks pyarrow skips (files._skip_blanks): not a row of `width` empty fields,
+    as a TSV's tab-only line is."""
+    return isinstance(record, str) and record.isspace() and record.count(delimiter) + 1 != width
 
 
 def fields(record: Record, delimiter: str) -> list[str]:
@@ -66,7 +72,7 @@ def first_problem(shown: str, handle: IO[bytes], delimiter: str) -> DataError | 
             problem = header_problem(shown, no, fields(line, delimiter) if row is None else row)
             if problem is not None:
                 return problem
-        elif width > 1 and line.isspace():
+        elif width > 1 and _blank_line(line, delimiter, width):
             continue  # a line of blanks: files.py skips it
         elif n != width:
             return DataError(

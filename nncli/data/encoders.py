@@ -70,7 +70,7 @@ def texts_of(column: pa.ChunkedArray | pa.Array | list[str | None]) -> pa.Array:
     """Each value as stripped text (numbers as written: 3 -> '3'), null where missing; in
     C++ (value_counts, index_in), as a text column can have millions of rows."""
     if isinstance(column, list):
-        return pa.array(column, pa.string())
+        column = pa.array(column, pa.string())
     if not is_text(column):
         column = column.cast(pa.string())
     if isinstance(column, pa.ChunkedArray):
@@ -173,6 +173,8 @@ class CategoricalColumn:
         counts = dict(
             zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True)
         )
+        for reserved in (MISSING_LEVEL, OTHER_LEVEL):  # a text spelled so is no level: unseen
+            counts.pop(reserved, None)
         min_freq = int(options.get("min_frequency", 1))
         cap = int(options.get("max_categories", 1000))
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

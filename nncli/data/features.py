@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from nncli.data.columns import ColumnPlan
 from nncli.data.encoders import (
     MISSING_LEVEL,
+    OTHER_LEVEL,
     CategoricalColumn,
     Column,
     NumericColumn,
@@ -200,7 +201,8 @@ def _check_gaps(name: str, values: np.ndarray, impute: Any, locate: Locate) -> N
 def _check_levels(column: CategoricalColumn, texts: pa.Array, locate: Locate) -> None:
     """--strict: the first row with a gap training never had, or a level it never saw."""
     gaps = texts.is_null().to_numpy(zero_copy_only=False)
-    known = pc.is_in(texts, value_set=pa.array(column.levels, pa.string()))
+    words = [w for w in column.levels if w not in (MISSING_LEVEL, OTHER_LEVEL)]
+    known = pc.is_in(texts, value_set=pa.array(words, pa.string()))
     bad = ~known.to_numpy(zero_copy_only=False) & ~gaps
     if MISSING_LEVEL not in column.levels:
         bad |= gaps

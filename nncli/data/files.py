@@ -60,7 +60,9 @@ def check_file(path: str | Path) -> None:
         raise DataError(f"{path}: is a directory, not a data file")
 
 
-def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
+def read_frame(
+    path: str | Path, delimiter: str = ",", columns: list[str] | None = None
+) -> pa.Table:
     """The whole file as one Arrow table. A CSV's columns are read as text (nulls for the
     missing markers), exactly as the file spells them: nncli decides what each column means,
     and labels keep their text ("1.0" stays "1.0"); Parquet and Feather keep their types."""
@@ -82,7 +84,7 @@ def read_frame(path: str | Path, delimiter: str = ",") -> pa.Table:
                 handle,
                 read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
                 parse_options=_parse_options(delimiter),
-                convert_options=_convert(header),
+                convert_options=_convert(header, columns),
             )
         return _checked(path, table)
     except REFUSED as exc:
@@ -114,7 +116,7 @@ def read_numbers(path: str | Path, delimiter: str, texts: Collection[str]) -> pa
         pa.default_memory_pool().release_unused()  # the block's text pages back to the OS
     again = [n for n in chunks if n in words and any(not is_text(c) for c in chunks[n])]
     if again:
-        whole = read_frame(path, delimiter).select(again)  # numbers first, then a stray text
+        whole = read_frame(path, delimiter, again)  # numbers first, then a stray text
         chunks.update({n: [whole.column(n)] for n in again})
     return pa.table([_joined(chunks[n]) for n in chunks], names=list(chunks))
 
@@ -202,8 +204,9 @@ def _skip_blanks(row: pacsv.InvalidRow) -> str:
     return "skip" if row.text.isspace() else "error"
 
 
-def _convert(header: list[str]) -> pacsv.ConvertOptions:
+def _convert(header: list[str], columns: list[str] | None = None) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
+        include_columns=columns,
         null_values=NULL_MARKERS,
         strings_can_be_null=True,
         column_types={name: pa.string() for name in header},
@@ -215,6 +218,8 @@ def csv_header(path: str | Path, delimiter: str) -> list[str]:
     import csv
     import io
 
+    if csv.field_size_limit() < 2**31 - 1:  # a first line of one long field (a JSON file)
+        csv.field_size_limit(2**31 - 1)
     with _open_csv_bytes(path) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
         for row in csv.reader(text, delimiter=_parse_options(delimiter).delimiter):

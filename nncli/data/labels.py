@@ -62,7 +62,9 @@ def class_indices(classes: Sequence[str], labels: Sequence[Any]) -> tuple[np.nda
     is resolved once (a column of a million labels has a handful)."""
     index = {c: i for i, c in enumerate(classes)}
     numeric = {float(c): i for i, c in enumerate(classes) if is_number(c)}
-    resolved: dict[Any, int] = {}
+    if not all(isinstance(label, str) for label in labels):  # True == 1, [1] is unhashable
+        labels = [label_text(label) for label in labels]
+    resolved: dict[str, int] = {}
     for label in dict.fromkeys(labels):
         text = label_text(label)
         i = index.get(text)

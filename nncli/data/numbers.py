@@ -43,14 +43,13 @@ class NumberBlocks:
     def cast(self, columns: list[pa.ChunkedArray]) -> list[pa.Array | None]:
         casts = [text_as_float64(c) if is_text(c) else None for c in columns]
         ok = [j for j, cast in enumerate(casts) if cast is not None]
-        found: list[Any] = casts
         out: list[pa.Array | None] = [None] * len(columns)
         if not ok:
             return out
         wide, flags, gaps = self._scratch(len(columns[0]), len(ok))
         for k, j in enumerate(ok):  # from Arrow's buffers: a copy per column would fragment
             start = 0
-            for chunk in found[j].fill_null(np.nan).chunks:
+            for chunk in casts[j].fill_null(np.nan).chunks:  # type: ignore[union-attr]
                 wide[start : start + len(chunk), k] = chunk.to_numpy(zero_copy_only=False)
                 start += len(chunk)
         narrow = np.empty(wide.shape, dtype=np.float32, order="F")  # kept: the block's data
@@ -58,6 +57,10 @@ class NumberBlocks:
             narrow[...] = wide
             finite = ~np.isinf(wide, out=flags).any(axis=0)
             np.isnan(wide, out=gaps)
+        # a NaN the file spells (-nan, nan(7)) is no gap: such a column is read as text
+        nulls = np.array([casts[j].null_count for j in ok])  # type: ignore[union-attr]
+        finite &= gaps.sum(axis=0) == nulls
+        with np.errstate(over="ignore", invalid="ignore"):
             exact = (np.equal(narrow, wide, out=flags) | gaps).all(axis=0)
         for k, j in enumerate(ok):
             if finite[k]:
@@ -103,7 +106,7 @@ def numbers_of(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarr
         return lookup[indices], np.flatnonzero(bad_word[indices])
     if pa.types.is_null(column.type):
         return np.full(len(column), np.nan), np.empty(0, np.intp)
-    return floats(pc.cast(column, pa.float64())), np.empty(0, np.intp)
+    return floats(pc.cast(column, pa.float64(), safe=False)), np.empty(0, np.intp)  # > 2**53
 
 
 def _number_or_marker(word: str) -> float | None:
