@@ -64,7 +64,10 @@ class CategoricalDefaults(Strict):
     )
     encoding: Literal["auto", "onehot", "embedding"] = Field(
         "auto",
-        description="auto: one-hot up to 50 levels (missing included), an embedding above",
+        description=(
+            "auto: an embedding above 50 levels (missing included) with 5+ training rows a "
+            "level, else one-hot"
+        ),
     )
 
 

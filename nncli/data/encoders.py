@@ -27,6 +27,11 @@ ENCODINGS = ("onehot", "embedding")
 # one-hot is what scikit-learn's pipeline does; above 50 levels the one-hot inputs and the
 # first layer grow with the vocabulary while an embedding grows as levels ** 0.56.
 ONEHOT_MAX = 50
+# ...and only when the training rows give each level a few rows to learn its vector from:
+# auto_mpg's car name (256 levels on 318 rows, 1.2 a level) embedded scored a mean test R2 of
+# 0.685 over seeds 0-2 (0.588 at worst), one-hot 0.869 (and titanic, no column above 50
+# levels, is unchanged either way).
+EMBED_MIN_ROWS_PER_LEVEL = 5
 
 
 @dataclass
@@ -187,7 +192,9 @@ class CategoricalColumn:
             levels.append(MISSING_LEVEL)
         encoding = options.get("encoding", "onehot")
         if encoding == "auto":
-            encoding = "embedding" if len(levels) > ONEHOT_MAX else "onehot"
+            many = len(levels) > ONEHOT_MAX
+            fed = len(texts) >= EMBED_MIN_ROWS_PER_LEVEL * len(levels)
+            encoding = "embedding" if many and fed else "onehot"
         if len(kept) < len(counts) or encoding == "embedding":
             levels.append(OTHER_LEVEL)
         return cls(name, levels, encoding=encoding)

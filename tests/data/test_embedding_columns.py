@@ -23,8 +23,10 @@ def _fit(texts: list[str | None], **options) -> CategoricalColumn:
 
 
 def test_auto_embeds_above_onehot_max_levels_and_always_reserves_other():
-    few = _fit([f"l{i}" for i in range(ONEHOT_MAX)], encoding="auto")
-    many = _fit([f"l{i}" for i in range(ONEHOT_MAX + 1)], encoding="auto")
+    few = _fit([f"l{i}" for i in range(ONEHOT_MAX)] * 5, encoding="auto")
+    many = _fit([f"l{i}" for i in range(ONEHOT_MAX + 1)] * 5, encoding="auto")
+    sparse = _fit([f"l{i}" for i in range(ONEHOT_MAX + 1)] * 4, encoding="auto")
+    assert sparse.encoding == "onehot"  # under 5 rows a level: nothing to learn a vector from
     assert few.encoding == "onehot" and len(few.inputs) == ONEHOT_MAX
     assert many.encoding == "embedding" and many.inputs == ["c (level index)"]
     assert many.levels[-1] == "(other)" and len(many.levels) == ONEHOT_MAX + 2
