@@ -4,6 +4,8 @@ reads the file again to name the line of the problem (csvtext.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gzip
 from collections.abc import Collection, Generator, Iterator
 from pathlib import Path
@@ -27,8 +29,8 @@ NULL_MARKERS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())} | 
 READ_BLOCK_BYTES = 32 << 20
 # read_numbers' block: on 60,000 x 784 integers the read peaks at 414-439 MB (the process,
 # ~105 MB of it before reading) with 8 MB blocks, 518 MB with 16 MB, 727-776 MB read whole
-# as text and then cast; `nncli train` on it then peaks at 566 MB (bench_data.py --parts
-# train; goal 576 MB).
+# as text and then cast; `nncli train` on it then peaks at 548 MB (561 MB with 16 MB blocks;
+# bench_data.py --parts train; goal 576 MB), and 16 MB blocks read no faster here.
 NUMBERS_BLOCK_BYTES = 8 << 20
 
 PARQUET, FEATHER, GZIP = b"PAR1", b"ARROW1", b"\x1f\x8b"
@@ -114,11 +116,19 @@ def read_numbers(path: str | Path, delimiter: str, texts: Collection[str]) -> pa
             chunks.setdefault(name, []).append(block.column(name) if cast is None else cast)
         del block
         pa.default_memory_pool().release_unused()  # the block's text pages back to the OS
+    _trim_heap()
     again = [n for n in chunks if n in words and any(not is_text(c) for c in chunks[n])]
     if again:
         whole = read_frame(path, delimiter, again)  # numbers first, then a stray text
         chunks.update({n: [whole.column(n)] for n in again})
     return pa.table([_joined(chunks[n]) for n in chunks], names=list(chunks))
+
+
+def _trim_heap() -> None:
+    """Hand glibc's freed heap pages back to the system (as Dask's workers do): the casts'
+    scratch leaves ~30 MB of it, which the training array would otherwise add to."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim this way
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _joined(chunks: list[Any]) -> pa.ChunkedArray:
