@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nncli.data.columns import feature_spec
-from nncli.data.encoders import Seen
+from nncli.data.encoders import NumericColumn, Seen
 from nncli.data.features import Locate, column_numbers
-from nncli.data.files import csv_error, read_frame, read_numbers, stream_frames
+from nncli.data.files import csv_error, read_numbers, stream_frames
 from nncli.data.locate import FileRows, describe_value, no_column, row_location
 from nncli.data.preprocess import Preprocessor
 from nncli.data.values import MISSING, BrokenText, is_text
@@ -107,7 +107,12 @@ def _read_features(
     if not need_target:
         blocks = list(FeatureChunks(path, prep, delimiter, strict=strict, seen=seen))
         return np.concatenate(blocks), None
-    frame = read_frame(path, delimiter)
+    # numbers cast as the file is read (no whole-file text), text columns kept as written
+    texts = [
+        *prep.targets,
+        *(c.name for c in prep.columns.columns if not isinstance(c, NumericColumn)),
+    ]
+    frame = read_numbers(path, delimiter, texts)
     shown = str(path)
     _require_rows(shown, frame)
     for name in [*prep.features, *prep.targets]:
