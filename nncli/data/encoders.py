@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nncli.data.quantile import fit_quantiles, to_normal
-from nncli.data.values import MISSING, BrokenText, is_text
+from nncli.data.values import check_column, is_text, missing_texts
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -68,9 +68,6 @@ class Seen:
         shown.extend(v for v in values if v not in shown and len(shown) < 3)
 
 
-_MISSING_MARKERS = pa.array(sorted(MISSING), pa.string())
-
-
 def texts_of(column: pa.ChunkedArray | pa.Array | list[str | None]) -> pa.Array:
     """Each value as stripped text (numbers as written: 3 -> '3'), null where missing; in
     C++ (value_counts, index_in), as a text column can have millions of rows."""
@@ -80,11 +77,9 @@ def texts_of(column: pa.ChunkedArray | pa.Array | list[str | None]) -> pa.Array:
         column = column.cast(pa.string())
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
-    if pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
-        raise BrokenText("a value holds a line break or a NUL byte")
+    check_column(column, "a value")
     trimmed = pc.utf8_trim_whitespace(column)
-    missing = pc.is_in(pc.utf8_lower(trimmed), value_set=_MISSING_MARKERS)
-    return pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
+    return pc.if_else(missing_texts(column), pa.scalar(None, pa.string()), trimmed)
 
 
 @dataclass

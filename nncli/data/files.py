@@ -81,7 +81,7 @@ def read_frame(
         header = csv_header(path, delimiter)
         if not header:
             raise DataError(f"{path}: the file is empty")
-        with _open_csv_bytes(path) as handle:
+        with open_csv_bytes(path) as handle:
             table = pacsv.read_csv(
                 handle,
                 read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
@@ -151,7 +151,7 @@ def stream_frames(
         return
     try:
         header = csv_header(path, delimiter)
-        with _open_csv_bytes(path) as handle:
+        with open_csv_bytes(path) as handle:
             reader = pacsv.open_csv(
                 handle,
                 read_options=pacsv.ReadOptions(block_size=block_bytes or _stream_block(header)),
@@ -193,7 +193,7 @@ def _stream_columnar(path: str | Path, kind: str) -> Iterator[pa.Table]:
         first = False
 
 
-def _open_csv_bytes(path: str | Path) -> IO[bytes]:
+def open_csv_bytes(path: str | Path) -> IO[bytes]:
     with Path(path).open("rb") as probe:
         gzipped = probe.read(2) == GZIP
     if gzipped:
@@ -230,7 +230,7 @@ def csv_header(path: str | Path, delimiter: str) -> list[str]:
 
     if csv.field_size_limit() < 2**31 - 1:  # a first line of one long field (a JSON file)
         csv.field_size_limit(2**31 - 1)
-    with _open_csv_bytes(path) as handle:
+    with open_csv_bytes(path) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
         for row in csv.reader(text, delimiter=_parse_options(delimiter).delimiter):
             if any(field.strip() for field in row):
@@ -250,7 +250,7 @@ def csv_error(path: str | Path, delimiter: str, exc: BaseException) -> DataError
     """pyarrow refused the file: read it again with Python's csv module, which names the
     line of what is wrong; if it finds nothing, pyarrow's own words."""
     try:
-        with _open_csv_bytes(path) as handle:
+        with open_csv_bytes(path) as handle:
             precise = first_problem(str(path), handle, delimiter)
     except (OSError, EOFError, ValueError):  # gone, or changed while being read
         precise = None

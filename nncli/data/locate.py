@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-import gzip
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from nncli.data.csvtext import data_rows, fields
-from nncli.data.files import file_format
+from nncli.data.files import file_format, open_csv_bytes
 from nncli.data.values import MISSING
 from nncli.errors import DataError
 
@@ -120,7 +118,7 @@ def _find_rows(
     try:
         if file_format(path) != "csv" or not left:
             return {}
-        with _open(path) as handle:
+        with open_csv_bytes(path) as handle:
             header, rows = data_rows(handle, delimiter)
             drop = [header.index(n) for n in names] if missing == "drop" else []
             row = 0
@@ -144,12 +142,3 @@ def _value(header: list[str], values: list[str], column: str) -> str | None:
     """A row's value of a column, stripped, as written (None if the row lacks it)."""
     at = header.index(column) if column in header else len(values)
     return values[at].strip() if at < len(values) else None
-
-
-def _open(path: str | Path) -> IO[bytes]:
-    """A CSV's bytes, gzip's unpacked."""
-    with Path(path).open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # a binary IO in use
-    return Path(path).open("rb")

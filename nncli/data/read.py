@@ -18,7 +18,7 @@ from nncli.data.features import Locate, column_numbers
 from nncli.data.files import csv_error, read_numbers, stream_frames
 from nncli.data.locate import FileRows, describe_value, no_column, row_location
 from nncli.data.preprocess import Preprocessor
-from nncli.data.values import MISSING, BrokenText, is_text
+from nncli.data.values import BrokenText, check_column, is_text, missing_texts
 from nncli.errors import DataError
 
 
@@ -199,8 +199,7 @@ def label_texts(column: pa.ChunkedArray) -> list[str]:
     """A label column as the file spells it, stripped; "" where a value is missing."""
     if not is_text(column):
         column = column.cast(pa.string())
-    if pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
-        raise BrokenText("a label holds a line break or a NUL byte")
+    check_column(column, "a label")
     texts: list[str] = pc.utf8_trim_whitespace(column).fill_null("").to_pylist()
     return texts
 
@@ -273,21 +272,18 @@ def check_other_columns(frame: pa.Table, used: Sequence[str]) -> None:
     left open, whose line break swallowed a row: BrokenText then, as for a used column."""
     for name in frame.column_names:
         column = frame.column(name)
-        broken = name not in used and pa.types.is_string(column.type)
-        if broken and pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
-            raise BrokenText(f"column {name!r} holds a line break or a NUL byte")
+        if name not in used and pa.types.is_string(column.type):
+            check_column(column, f"column {name!r}")
 
 
 def missing_mask(frame: pa.Table, names: list[str]) -> np.ndarray:
     """Rows holding a missing value (null, or a missing marker in any case) in a column."""
     mask = np.zeros(frame.num_rows, dtype=bool)
-    markers = pa.array(sorted(MISSING))
     for name in names:
         column = frame.column(name)
         gap = pc.is_null(column)
         if pa.types.is_string(column.type):
-            text = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-            gap = pc.or_kleene(gap, pc.is_in(text, value_set=markers))
+            gap = pc.or_kleene(gap, missing_texts(column))
         mask |= np.asarray(gap.to_numpy(zero_copy_only=False), dtype=bool)
     return mask
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nncli.errors import DataError
 
@@ -69,3 +70,18 @@ def label_text(label: Any) -> str:
 
 def is_text(column: pa.ChunkedArray | pa.Array) -> bool:
     return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def check_column(column: pa.ChunkedArray | pa.Array, what: str) -> None:
+    """check_texts for a text column, in C++: BrokenText naming `what`."""
+    if pc.any(pc.match_substring_regex(column, "[\\r\\n\\x00]")).as_py():
+        raise BrokenText(f"{what} holds a line break or a NUL byte")
+
+
+_MARKERS = pa.array(sorted(MISSING), pa.string())
+
+
+def missing_texts(column: pa.ChunkedArray | pa.Array) -> Any:
+    """is_missing for a text column, in C++: true where the stripped text, in any case, is
+    a missing marker (null where the value is null)."""
+    return pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=_MARKERS)
